@@ -1,0 +1,56 @@
+// aarch64: the thread pointer, raw system calls and the TLS variant.
+// Same names as arch/x86_64/arch.hpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace clonert::arch {
+
+inline constexpr const char *name = "aarch64";
+
+// AArch64 uses TLS variant I: the thread pointer (TPIDR_EL0) addresses a
+// 16-byte header {dtv, private}, static TLS blocks follow *above* it, and
+// glibc's struct pthread sits immediately *below* it (TLS_PRE_TCB_SIZE in
+// sysdeps/aarch64/nptl/tls.h).
+inline constexpr bool tls_below_tp = false;
+
+inline constexpr std::size_t tcb_dtv = 0x00;  // tcbhead_t.dtv, at the thread pointer
+
+// glibc's RSEQ_SIG for aarch64 (sysdeps/unix/sysv/linux/aarch64/bits/rseq.h).
+inline constexpr std::uint32_t rseq_signature = 0xd428bc00;
+
+inline std::uintptr_t thread_pointer() noexcept {
+    return reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
+}
+
+// Raw system calls: the result is the kernel's (-errno on failure).
+inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
+                    long e = 0) noexcept {
+    register long x8 asm("x8") = n;
+    register long x0 asm("x0") = a;
+    register long x1 asm("x1") = b;
+    register long x2 asm("x2") = c;
+    register long x3 asm("x3") = d;
+    register long x4 asm("x4") = e;
+    asm volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+    return x0;
+}
+
+// clone(2) as the aarch64 kernel orders its arguments: tls before child_tid.
+inline long clone_syscall(unsigned long flags, void *newsp, pid_t *ptid, void *tls,
+                          pid_t *ctid) noexcept {
+    return syscall(220 /* __NR_clone */, static_cast<long>(flags), reinterpret_cast<long>(newsp),
+                   reinterpret_cast<long>(ptid), reinterpret_cast<long>(tls),
+                   reinterpret_cast<long>(ctid));
+}
+
+}  // namespace clonert::arch
+
+extern "C" {
+long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags, void *stack_top,
+                       pid_t *ptid, void *tls, pid_t *ctid);
+long clonert_clone3_raw(void *args, std::size_t size, int (*fn)(void *), void *arg);
+[[noreturn]] void clonert_unmap_and_exit(void *base, std::size_t length);
+}

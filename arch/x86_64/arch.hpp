@@ -1,0 +1,68 @@
+// x86_64: the thread pointer, raw system calls and the TLS variant.
+// Everything the runtime needs to know about the CPU lives in this file and in
+// the assembly stubs beside it; arch/aarch64/arch.hpp has the same names.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <sys/types.h>
+
+namespace clonert::arch {
+
+inline constexpr const char *name = "x86_64";
+
+// The x86_64 psABI uses TLS variant II: static TLS blocks sit *below* the
+// thread pointer, and the thread pointer addresses the thread control block
+// (glibc's struct pthread, whose first member is tcbhead_t). See Drepper,
+// "ELF Handling For Thread-Local Storage", section 3.4.6.
+inline constexpr bool tls_below_tp = true;
+
+// Offsets in glibc's tcbhead_t (sysdeps/x86_64/nptl/tls.h). These are ABI:
+// GCC's stack protector reads %fs:0x28 directly, so they cannot move.
+inline constexpr std::size_t tcb_self = 0x00;        // tcb: points to itself
+inline constexpr std::size_t tcb_dtv = 0x08;         // the thread's DTV
+inline constexpr std::size_t tcb_self2 = 0x10;       // self: struct pthread *
+inline constexpr std::size_t tcb_multiple_threads = 0x18;
+inline constexpr std::size_t tcb_stack_guard = 0x28;
+inline constexpr std::size_t tcb_pointer_guard = 0x30;
+
+// The signature glibc registers rseq areas with (sysdeps/unix/sysv/linux/x86/bits/rseq.h).
+inline constexpr std::uint32_t rseq_signature = 0x53053053;
+
+inline std::uintptr_t thread_pointer() noexcept {
+    std::uintptr_t tp;
+    asm("mov %%fs:0, %0" : "=r"(tp));  // tcbhead_t.tcb holds its own address
+    return tp;
+}
+
+// Raw system calls: no errno, the result is the kernel's (-errno on failure).
+// syscall clobbers rcx and r11 (the CPU saves rip and rflags there).
+inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
+                    long e = 0) noexcept {
+    register long r10 asm("r10") = d;
+    register long r8 asm("r8") = e;
+    long ret;
+    asm volatile("syscall"
+                 : "=a"(ret)
+                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                 : "rcx", "r11", "memory");
+    return ret;
+}
+
+// clone(2) as the x86_64 kernel orders its arguments: child_tid before tls.
+inline long clone_syscall(unsigned long flags, void *newsp, pid_t *ptid, void *tls,
+                          pid_t *ctid) noexcept {
+    return syscall(56 /* __NR_clone */, static_cast<long>(flags), reinterpret_cast<long>(newsp),
+                   reinterpret_cast<long>(ptid), reinterpret_cast<long>(ctid),
+                   reinterpret_cast<long>(tls));
+}
+
+}  // namespace clonert::arch
+
+// Assembly stubs (clone.S, exit.S), identical contracts on every architecture.
+extern "C" {
+long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags, void *stack_top,
+                       pid_t *ptid, void *tls, pid_t *ctid);
+long clonert_clone3_raw(void *args, std::size_t size, int (*fn)(void *), void *arg);
+[[noreturn]] void clonert_unmap_and_exit(void *base, std::size_t length);
+}
