@@ -21,6 +21,11 @@ inline constexpr std::size_t tcb_dtv = 0x00;  // tcbhead_t.dtv, at the thread po
 // glibc's RSEQ_SIG for aarch64 (sysdeps/unix/sysv/linux/aarch64/bits/rseq.h).
 inline constexpr std::uint32_t rseq_signature = 0xd428bc00;
 
+// The header is {dtv, private}: nothing but the DTV to fill. The stack
+// protector and pointer guard are process-wide globals on aarch64.
+inline void init_tcb_header(std::uintptr_t, std::uintptr_t) noexcept {}
+inline bool tcb_header_is_ours(std::uintptr_t) noexcept { return true; }
+
 inline std::uintptr_t thread_pointer() noexcept {
     return reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer());
 }

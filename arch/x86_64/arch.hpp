@@ -29,6 +29,25 @@ inline constexpr std::size_t tcb_pointer_guard = 0x30;
 // The signature glibc registers rseq areas with (sysdeps/unix/sysv/linux/x86/bits/rseq.h).
 inline constexpr std::uint32_t rseq_signature = 0x53053053;
 
+// Fills the tcbhead_t fields a new thread needs: the two self pointers glibc
+// dereferences (THREAD_SELF reads %fs:0x10), and the stack-protector canary and
+// pointer-mangling guard every thread of the process shares.
+inline void init_tcb_header(std::uintptr_t tp, std::uintptr_t parent_tp) noexcept {
+    auto at = [](std::uintptr_t base, std::size_t off) {
+        return reinterpret_cast<std::uintptr_t *>(base + off);
+    };
+    *at(tp, tcb_self) = tp;
+    *at(tp, tcb_self2) = tp;
+    *at(tp, tcb_stack_guard) = *at(parent_tp, tcb_stack_guard);
+    *at(tp, tcb_pointer_guard) = *at(parent_tp, tcb_pointer_guard);
+}
+
+// True if a live thread's header has the shape init_tcb_header() gives.
+inline bool tcb_header_is_ours(std::uintptr_t tp) noexcept {
+    auto at = [tp](std::size_t off) { return *reinterpret_cast<std::uintptr_t *>(tp + off); };
+    return at(tcb_self) == tp && at(tcb_self2) == tp;
+}
+
 inline std::uintptr_t thread_pointer() noexcept {
     std::uintptr_t tp;
     asm("mov %%fs:0, %0" : "=r"(tp));  // tcbhead_t.tcb holds its own address

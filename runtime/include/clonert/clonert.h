@@ -1,0 +1,90 @@
+/* clonert/clonert.h: the C API, shaped like pthreads.
+ *
+ * Threads are made with clonert's own clone(2) stubs, with a TLS block and
+ * thread control block that glibc accepts, so ordinary C runs inside them.
+ * Functions return 0 or an error number, as the pthread functions do; they
+ * never set errno.
+ */
+#ifndef CLONERT_CLONERT_H
+#define CLONERT_CLONERT_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include <sched.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A thread, as clonert_create returns it (opaque). */
+typedef struct clonert_thread *clonert_t;
+
+enum { CLONERT_CREATE_JOINABLE = 0, CLONERT_CREATE_DETACHED = 1 };
+
+/* Smallest stack clonert_attr_setstacksize accepts: room for the TLS area
+ * glibc needs (about 4 KiB) and 16 KiB of stack. */
+#define CLONERT_STACK_MIN (32 * 1024)
+
+/* Attributes. Initialise with clonert_attr_init; fields are public for
+ * reading, but set them through the functions, which check them. */
+typedef struct clonert_attr {
+    size_t stack_size;      /* 0: the default, RLIMIT_STACK like glibc */
+    size_t guard_size;      /* bytes of PROT_NONE below the stack; default one page */
+    void *stack_addr;       /* a caller's stack (lowest address) or NULL */
+    size_t stack_addr_size; /* its length */
+    int detach_state;       /* CLONERT_CREATE_JOINABLE or CLONERT_CREATE_DETACHED */
+    int has_affinity;
+    char name[16];          /* "" keeps the creator's name */
+    cpu_set_t affinity;
+} clonert_attr_t;
+
+int clonert_attr_init(clonert_attr_t *attr);
+int clonert_attr_destroy(clonert_attr_t *attr);
+/* EINVAL below CLONERT_STACK_MIN. */
+int clonert_attr_setstacksize(clonert_attr_t *attr, size_t stack_size);
+int clonert_attr_getstacksize(const clonert_attr_t *attr, size_t *stack_size);
+int clonert_attr_setguardsize(clonert_attr_t *attr, size_t guard_size);
+int clonert_attr_getguardsize(const clonert_attr_t *attr, size_t *guard_size);
+/* EINVAL for a null, misaligned (16 bytes) or too small stack. */
+int clonert_attr_setstack(clonert_attr_t *attr, void *stack_addr, size_t stack_size);
+int clonert_attr_setdetachstate(clonert_attr_t *attr, int detach_state);
+/* ERANGE for a name longer than 15 bytes (the kernel's TASK_COMM_LEN - 1). */
+int clonert_attr_setname(clonert_attr_t *attr, const char *name);
+/* EINVAL for an empty set or a size larger than cpu_set_t. */
+int clonert_attr_setaffinity(clonert_attr_t *attr, size_t cpusetsize, const cpu_set_t *cpuset);
+
+/* Starts start_routine(arg) in a new thread. A null attr means defaults
+ * comparable to pthread_create's. Errors: EAGAIN (the kernel refused a
+ * thread or memory ran out), EINVAL (bad arguments or attributes), ENOTSUP
+ * (this glibc failed clonert's start-up checks: see clonert_refusal()). */
+int clonert_create(clonert_t *thread, const clonert_attr_t *attr,
+                   void *(*start_routine)(void *), void *arg);
+/* Waits for the thread; its return value goes to *retval if retval is not
+ * NULL. EDEADLK if thread is the caller, EINVAL if it is detached or was not
+ * made by clonert_create. */
+int clonert_join(clonert_t thread, void **retval);
+/* EINVAL if the thread is already detached or was not made by clonert. */
+int clonert_detach(clonert_t thread);
+/* The calling thread; also valid in threads clonert did not make (for
+ * clonert_equal and clonert_gettid only). */
+clonert_t clonert_self(void);
+int clonert_equal(clonert_t a, clonert_t b);
+/* The kernel's TID of a running thread. */
+pid_t clonert_gettid(clonert_t thread);
+
+/* The most memory, in bytes, that exited threads' stacks may keep cached for
+ * reuse; 0 turns the cache off. Returns the previous limit. */
+size_t clonert_set_stack_cache_size(size_t bytes);
+
+/* NULL if clonert can make threads on this glibc; otherwise the reason it
+ * refuses (naming the glibc version and the check that failed). */
+const char *clonert_refusal(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CLONERT_CLONERT_H */

@@ -1,0 +1,255 @@
+// A thread's life, read top to bottom: reserve memory and lay out its TLS,
+// start it with clone, run it, end it, and join or detach it.
+//
+// The parent does everything it can before clone (the mapping, the TLS
+// blocks, the control block, the DTV). The child does only what only the
+// child can: register its robust-mutex list and rseq area with the kernel,
+// select the global locale, apply its name and CPU affinity.
+
+#include "lifecycle.hpp"
+
+#include <cerrno>
+#include <climits>
+#include <csignal>
+#include <cstring>
+#include <linux/futex.h>
+#include <new>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "arch.hpp"
+#include "glibc_tls.hpp"
+#include "thread_memory.hpp"
+#include "trace.hpp"
+
+// The record of one thread, in the thread's own memory.
+struct clonert_thread {
+    // joinable -> finished (the thread ended; its joiner reclaims the memory)
+    // joinable -> detached (the thread reclaims its own memory when it ends)
+    std::atomic<int> state;
+    const clonert::glibc::tls_layout *layout;
+    clonert::thread_memory memory;
+    pid_t tid;
+    void (*run)(void *);
+    void *payload;
+    void *result;
+    char name[16];
+    bool has_affinity;
+    cpu_set_t affinity;
+};
+
+namespace clonert {
+namespace {
+
+enum : int { joinable = 0, finished = 1, detached = 2 };
+
+// The flags every clonert thread is made with (clone(2)): share the address
+// space, filesystem information, file descriptors and signal handlers, be a
+// thread of this process, share System V semaphore undo lists (qemu-user also
+// insists on it), start with our TLS, and have the kernel write the TID into
+// struct pthread.tid before clone returns and clear it, with a futex wake,
+// when the thread dies: that word is the join word.
+constexpr unsigned long thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND |
+                                       CLONE_THREAD | CLONE_SYSVSEM | CLONE_SETTLS |
+                                       CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
+
+thread_local clonert_thread *current = nullptr;
+
+[[noreturn]] void fail(int err, const std::string &what) {
+    throw std::system_error(err, std::generic_category(), "clonert: " + what);
+}
+
+std::uintptr_t align_down(std::uintptr_t v, std::size_t a) { return v & ~(a - 1); }
+
+pid_t *join_word(const clonert_thread *t) { return t->layout->tid_word(t->memory.tp); }
+
+// The kernel clears the word and wakes it with a *shared* futex wake
+// (kernel/fork.c, mm_release): a FUTEX_WAIT_PRIVATE waiter would never wake.
+void wait_until_gone(const clonert_thread *t) {
+    pid_t *word = join_word(t);
+    for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;)
+        arch::syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT, tid, 0);
+}
+
+// --- In the new thread ------------------------------------------------------
+
+// The last steps of a detached thread whose memory the cache cannot take: it
+// must unmap the stack it runs on, so nothing may touch that memory after.
+[[noreturn]] void unmap_self(clonert_thread *t) {
+    const thread_memory memory = t->memory;
+    const glibc::tls_layout &layout = *t->layout;
+    sigset_t all;
+    sigfillset(&all);
+    // No signal handler may run on a stack that is about to disappear.
+    arch::syscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&all), 0, _NSIG / 8);
+    layout.release(memory.tp);              // the DTV (malloc'd)
+    layout.unregister_in_child(memory.tp);  // rseq and the robust list point into it
+    // Else the kernel would clear the join word in memory that may belong to
+    // someone else by then.
+    arch::syscall(SYS_set_tid_address, 0);
+    CLONERT_TRACE("exit: detached thread unmaps its own %zu bytes", memory.size);
+    clonert_unmap_and_exit(memory.base, memory.size);
+}
+
+void end_thread(clonert_thread *t) {
+    int expected = joinable;
+    if (t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel)) {
+        CLONERT_TRACE("exit: joinable thread ends; the kernel clears its join word");
+        return;  // the joiner reclaims the memory once the kernel clears the word
+    }
+    if (t->memory.caller_owned) {
+        t->layout->release(t->memory.tp);
+        return;
+    }
+    if (cache_own_memory(t->memory)) {
+        CLONERT_TRACE("exit: detached thread leaves its memory to the cache");
+        return;  // reusable once the kernel clears the join word, after exit
+    }
+    unmap_self(t);
+}
+
+int thread_entry(void *arg) {
+    auto *t = static_cast<clonert_thread *>(arg);
+    t->layout->start_in_child(t->memory.tp);
+    current = t;
+    if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
+    if (t->has_affinity) sched_setaffinity(0, sizeof t->affinity, &t->affinity);
+    CLONERT_TRACE("start: thread running on its own stack and TLS");
+    t->run(t->payload);
+    t->layout->finish_in_child();  // thread_local destructors, on this thread
+    end_thread(t);
+    return 0;  // clone.S makes the raw exit system call
+}
+
+}  // namespace
+
+// --- In the creating thread ---------------------------------------------------
+
+clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
+                               std::size_t payload_align) {
+    const glibc::tls_layout &layout = glibc::layout();
+    memory_request request;
+    request.stack_size = a.stack_size;
+    request.guard_size =
+        a.guard_size == thread_attributes::default_guard ? default_guard_size() : a.guard_size;
+    request.stack = a.stack;
+    request.stack_length = a.stack_length;
+    const thread_memory memory = acquire_thread_memory(request, layout);
+
+    // Below the TLS area: the record, then the payload, then the stack.
+    const auto record_at = align_down(reinterpret_cast<std::uintptr_t>(memory.top) -
+                                          sizeof(clonert_thread),
+                                      alignof(clonert_thread));
+    const std::size_t align = payload_align < 16 ? 16 : payload_align;
+    const auto payload_at = align_down(record_at - payload_size, align);
+    const auto stack_floor = reinterpret_cast<std::uintptr_t>(memory.base) + memory.guard;
+    if (payload_at < stack_floor + 16 * 1024 || payload_size > record_at) {
+        release_thread_memory(memory, layout);
+        fail(EINVAL, "the thread's arguments (" + std::to_string(payload_size) +
+                         " bytes) do not fit on its stack");
+    }
+    auto *t = new (reinterpret_cast<void *>(record_at)) clonert_thread;
+    t->state.store(joinable, std::memory_order_relaxed);
+    t->layout = &layout;
+    t->memory = memory;
+    t->tid = 0;
+    t->run = nullptr;
+    t->payload = reinterpret_cast<void *>(payload_at);
+    t->result = nullptr;
+    std::memcpy(t->name, a.name, sizeof t->name);
+    t->name[sizeof t->name - 1] = '\0';
+    t->has_affinity = a.has_affinity;
+    if (a.has_affinity) t->affinity = a.affinity;
+    if (a.detached) t->state.store(detached, std::memory_order_relaxed);
+    return t;
+}
+
+void *payload_of(clonert_thread *t) noexcept { return t->payload; }
+
+void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
+    t->run = run;
+    void *stack_top = t->payload;  // the stack grows down from below the payload
+    pid_t *word = join_word(t);
+    CLONERT_TRACE("clone: flags %#lx (VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|"
+                  "CHILD_CLEARTID), stack top %p, tls %#lx, join word %p",
+                  thread_flags, stack_top, static_cast<unsigned long>(t->memory.tp),
+                  static_cast<void *>(word));
+    const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
+    const thread_memory memory = t->memory;  // a detached thread may free t at once
+    const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
+                                       reinterpret_cast<void *>(t->memory.tp), word);
+    if (tid < 0) {
+        destroy(t->payload);
+        release_thread_memory(memory, *t->layout);
+        fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
+    }
+    if (!detached_at_start) t->tid = static_cast<pid_t>(tid);
+    CLONERT_TRACE("clone: thread %ld started", tid);
+}
+
+void abandon_thread(clonert_thread *t) noexcept { release_thread_memory(t->memory, *t->layout); }
+
+int join_thread(clonert_thread *t, void **result) noexcept {
+    if (t == current || t->tid == glibc::current_tid()) return EDEADLK;
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
+    CLONERT_TRACE("join: waiting on thread %d's join word", t->tid);
+    wait_until_gone(t);
+    if (result != nullptr) *result = t->result;
+    const thread_memory memory = t->memory;  // t lives in that memory
+    release_thread_memory(memory, *t->layout);
+    CLONERT_TRACE("join: thread gone, memory given back");
+    return 0;
+}
+
+int detach_thread(clonert_thread *t) noexcept {
+    int expected = joinable;
+    if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
+        return 0;  // the thread will give back its own memory
+    if (expected == detached) return EINVAL;
+    // It has already ended: reclaim its memory as a joiner would.
+    wait_until_gone(t);
+    const thread_memory memory = t->memory;
+    release_thread_memory(memory, *t->layout);
+    return 0;
+}
+
+void set_thread_result(clonert_thread *t, void *result) noexcept { t->result = result; }
+
+clonert_thread *current_thread() noexcept {
+    if (current != nullptr) return current;
+    // A thread clonert did not make (main, a pthread): a detached stand-in,
+    // so that joining or detaching it fails with EINVAL.
+    static thread_local clonert_thread stand_in;
+    if (stand_in.tid == 0) {
+        stand_in.state.store(detached, std::memory_order_relaxed);
+        stand_in.tid = glibc::current_tid();
+    }
+    return &stand_in;
+}
+
+pid_t current_tid() noexcept { return glibc::current_tid(); }
+
+std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
+
+const char *refusal_reason() noexcept {
+    static const std::string reason = [] {
+        try {
+            glibc::layout();
+            return std::string();
+        } catch (const std::exception &e) {
+            return std::string(e.what());
+        }
+    }();
+    return reason.empty() ? nullptr : reason.c_str();
+}
+
+pid_t thread_tid(const clonert_thread *t) noexcept {
+    // The kernel wrote it before clone returned (CLONE_PARENT_SETTID); it
+    // reads 0 once the thread has exited.
+    return t->tid != 0 ? t->tid : __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
+}
+
+}  // namespace clonert

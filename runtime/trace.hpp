@@ -1,0 +1,25 @@
+// CLONERT_TRACE=1: the runtime narrates each step of building a thread on
+// stderr, for people learning how it is done. Off by default; when off, each
+// trace point costs one load and one predictable branch.
+#pragma once
+
+namespace clonert::trace {
+
+bool read_environment() noexcept;
+
+inline bool enabled() noexcept {
+    static const bool on = read_environment();
+    return on;
+}
+
+// printf-style, one line per call, prefixed "clonert[TID]: ". Uses only
+// snprintf and write(2), so it is safe in a thread that is still being set up.
+void print(const char *format, ...) noexcept __attribute__((format(printf, 1, 2)));
+
+}  // namespace clonert::trace
+
+#define CLONERT_TRACE(...)                                                 \
+    do {                                                                   \
+        if (__builtin_expect(::clonert::trace::enabled(), 0))              \
+            ::clonert::trace::print(__VA_ARGS__);                          \
+    } while (0)
