@@ -1,0 +1,177 @@
+// The lifecycle on pthread_create, selected with -Dthread_backend=pthread.
+//
+// Same interface and semantics as lifecycle.cpp, for builds where threads made
+// with raw clone cannot run: ThreadSanitizer intercepts pthread_create to set
+// up its per-thread state and crashes in the first instrumented function of a
+// thread it did not see created (shared/NOTES.md, "Sanitizers and tools").
+// The record and the payload share one heap block.
+
+#include "lifecycle.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <new>
+#include <pthread.h>
+#include <string>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <system_error>
+#include <unistd.h>
+
+struct clonert_thread {
+    std::atomic<int> state;
+    pthread_t handle;
+    pid_t tid;
+    void (*run)(void *);
+    void *payload;
+    void *result;
+    char name[16];
+};
+
+namespace clonert {
+namespace {
+
+enum : int { joinable = 0, finished = 1, detached = 2 };
+
+thread_local clonert_thread *current = nullptr;
+
+[[noreturn]] void fail(int err, const std::string &what) {
+    throw std::system_error(err, std::generic_category(), "clonert (pthread backend): " + what);
+}
+
+pid_t gettid_now() { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+void *thread_entry(void *arg) {
+    auto *t = static_cast<clonert_thread *>(arg);
+    current = t;
+    if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
+    t->run(t->payload);
+    int expected = joinable;
+    if (!t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel))
+        std::free(t);  // detached: nobody else will
+    return nullptr;
+}
+
+// pthread_attr_t from our attributes; the caller destroys it.
+void make_attr(const thread_attributes &a, pthread_attr_t &attr) {
+    pthread_attr_init(&attr);
+    int err = 0;
+    if (a.stack != nullptr) err = pthread_attr_setstack(&attr, a.stack, a.stack_length);
+    else if (a.stack_size != 0) err = pthread_attr_setstacksize(&attr, a.stack_size);
+    if (err == 0 && a.guard_size != thread_attributes::default_guard)
+        err = pthread_attr_setguardsize(&attr, a.guard_size);
+    if (err == 0 && a.has_affinity)
+        err = pthread_attr_setaffinity_np(&attr, sizeof a.affinity, &a.affinity);
+    if (err == 0 && a.detached) err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (err != 0) {
+        pthread_attr_destroy(&attr);
+        fail(err, "bad thread attributes");
+    }
+}
+
+// Attributes travel from reserve to start in the heap block, after the record.
+struct reserved_block {
+    clonert_thread record;
+    thread_attributes attributes;
+};
+
+}  // namespace
+
+clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
+                               std::size_t payload_align) {
+    const std::size_t align = payload_align < alignof(reserved_block) ? alignof(reserved_block)
+                                                                      : payload_align;
+    const std::size_t header = (sizeof(reserved_block) + align - 1) / align * align;
+    const std::size_t total = (header + payload_size + align - 1) / align * align;
+    void *block = std::aligned_alloc(align, total);
+    if (block == nullptr) fail(EAGAIN, "no memory for the thread's record");
+    auto *r = ::new (block) reserved_block;
+    r->record.state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
+    r->record.tid = 0;
+    r->record.result = nullptr;
+    r->record.payload = static_cast<char *>(block) + header;
+    std::memcpy(r->record.name, a.name, sizeof r->record.name);
+    r->record.name[sizeof r->record.name - 1] = '\0';
+    r->attributes = a;
+    return &r->record;
+}
+
+void *payload_of(clonert_thread *t) noexcept { return t->payload; }
+
+void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
+    t->run = run;
+    pthread_attr_t attr;
+    try {
+        make_attr(reinterpret_cast<reserved_block *>(t)->attributes, attr);
+    } catch (...) {
+        destroy(t->payload);
+        std::free(t);
+        throw;
+    }
+    const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
+    pthread_t handle;
+    const int err = pthread_create(&handle, &attr, thread_entry, t);
+    pthread_attr_destroy(&attr);
+    if (err != 0) {
+        destroy(t->payload);
+        std::free(t);
+        fail(err, std::string("pthread_create failed: ") + std::strerror(err));
+    }
+    if (!detached_at_start) {
+        t->handle = handle;
+        // glibc stores the TID in struct pthread before pthread_create returns
+        // (CLONE_PARENT_SETTID); it publishes where, for libthread_db.
+        static const auto *tid_field = static_cast<const std::uint32_t *>(
+            dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid"));
+        t->tid = tid_field ? *reinterpret_cast<const pid_t *>(reinterpret_cast<const char *>(handle) +
+                                                               tid_field[2])
+                           : 0;
+    }
+}
+
+void abandon_thread(clonert_thread *t) noexcept { std::free(t); }
+
+int join_thread(clonert_thread *t, void **result) noexcept {
+    if (t == current || (t->tid != 0 && t->tid == gettid_now())) return EDEADLK;
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
+    const int err = pthread_join(t->handle, nullptr);
+    if (err != 0) return err;
+    if (result != nullptr) *result = t->result;
+    std::free(t);
+    return 0;
+}
+
+int detach_thread(clonert_thread *t) noexcept {
+    const pthread_t handle = t->handle;
+    int expected = joinable;
+    if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
+        return pthread_detach(handle);  // the thread frees its record
+    if (expected == detached) return EINVAL;
+    pthread_join(handle, nullptr);  // already finished: reap it now
+    std::free(t);
+    return 0;
+}
+
+void set_thread_result(clonert_thread *t, void *result) noexcept { t->result = result; }
+
+clonert_thread *current_thread() noexcept {
+    if (current != nullptr) return current;
+    static thread_local clonert_thread stand_in;
+    if (stand_in.tid == 0) {
+        stand_in.state.store(detached, std::memory_order_relaxed);
+        stand_in.tid = gettid_now();
+    }
+    return &stand_in;
+}
+
+pid_t thread_tid(const clonert_thread *t) noexcept { return t->tid; }
+
+pid_t current_tid() noexcept { return gettid_now(); }
+
+std::size_t set_cache_limit(std::size_t) noexcept { return 0; }  // glibc caches its own
+
+const char *refusal_reason() noexcept { return nullptr; }
+
+}  // namespace clonert
