@@ -1,0 +1,488 @@
+#include "report.hpp"
+
+#include <cmath>
+#include <cstdarg>
+
+#include "json.hpp"
+
+namespace bench {
+namespace {
+
+const variant_result *variant(const run_result &r, const std::string &id) {
+    for (const variant_result &v : r.variants)
+        if (v.id == id) return &v;
+    return nullptr;
+}
+
+const burst_result *burst_of(const variant_result &v, int threads) {
+    for (const burst_result &b : v.bursts)
+        if (b.threads == threads && b.repetitions > 0) return &b;
+    return nullptr;
+}
+
+std::string format(const char *pattern, ...) __attribute__((format(printf, 1, 2)));
+std::string format(const char *pattern, ...) {
+    char text[512];
+    va_list ap;
+    va_start(ap, pattern);
+    std::vsnprintf(text, sizeof text, pattern, ap);
+    va_end(ap);
+    return text;
+}
+
+// Microseconds with three significant digits or more.
+std::string us(double ns) {
+    const double v = ns / 1000.0;
+    return format(v < 10 ? "%.2f" : v < 1000 ? "%.1f" : "%.0f", v);
+}
+
+std::string ms(double ns) {
+    const double v = ns / 1e6;
+    return format(v < 1 ? "%.3f" : v < 100 ? "%.2f" : "%.1f", v);
+}
+
+std::string ratio(double value, double reference) {
+    if (reference <= 0) return "-";
+    return format("%.2fx", value / reference);
+}
+
+// --- Targets ------------------------------------------------------------------------
+
+const char *const clonert_ids[] = {"clonert_c", "clonert_thread"};
+
+target_check unmeasured(const std::string &name, const variant_result &v, const std::string &why) {
+    target_check t;
+    t.name = name;
+    t.variant = v.label;
+    t.detail = why;
+    return t;
+}
+
+// clonert <= floor + (pthread - floor) / 3: clonert adds at most a third of
+// what pthread adds to the kernel's own cost of a thread.
+target_check latency_target(const variant_result &v, const variant_result &pthread,
+                            const variant_result &floor) {
+    target_check t;
+    t.name = "create+join";
+    t.variant = v.label;
+    t.unit = "us";
+    const double c = v.pinned.create_join.p50, p = pthread.pinned.create_join.p50,
+                 f = floor.pinned.create_join.p50;
+    t.measured = c > 0 && p > 0 && f > 0;
+    t.value = c / 1000;
+    t.limit = (f + (p - f) / 3) / 1000;
+    t.pass = t.measured && t.value <= t.limit;
+    t.detail = format("p50 %s us <= floor %s + (pthread %s - floor)/3 = %s us; clonert adds %.0f%% "
+                      "of pthread's cost above the floor",
+                      us(c).c_str(), us(f).c_str(), us(p).c_str(), us(t.limit * 1000).c_str(),
+                      p > f ? 100 * (c - f) / (p - f) : 0.0);
+    return t;
+}
+
+target_check burst_target(const variant_result &v, const variant_result &pthread) {
+    constexpr int threads = 10000;
+    const std::string name = "burst of 10000";
+    const burst_result *b = burst_of(v, threads), *p = burst_of(pthread, threads);
+    if (b == nullptr || p == nullptr)
+        return unmeasured(name, v, "no completed burst of 10000 threads for both in this run");
+    target_check t;
+    t.name = name;
+    t.variant = v.label;
+    t.unit = "ms";
+    t.measured = true;
+    t.value = b->total / 1e6;
+    t.limit = 0.7 * p->total / 1e6;
+    t.pass = t.value <= t.limit;
+    t.detail = format("create+join all %s ms <= 0.7 x pthread %s ms = %s ms (%s)", ms(b->total).c_str(),
+                      ms(p->total).c_str(), ms(t.limit * 1e6).c_str(),
+                      ratio(b->total, p->total).c_str());
+    return t;
+}
+
+target_check memory_target(const variant_result &v, const variant_result &pthread) {
+    const std::string name = "memory per idle thread";
+    if (!v.memory.failure.empty() || !pthread.memory.failure.empty() || v.memory.threads == 0)
+        return unmeasured(name, v, "memory was not measured for both");
+    target_check t;
+    t.name = name;
+    t.variant = v.label;
+    t.unit = "KiB";
+    t.measured = true;
+    t.value = v.memory.rss_bytes / 1024;
+    t.limit = pthread.memory.rss_bytes / 1024;
+    t.pass = t.value <= t.limit;
+    t.detail = format("RSS %.1f KiB <= pthread %.1f KiB (%d idle threads; mappings %.2f vs %.2f)",
+                      t.value, t.limit, v.memory.threads, v.memory.mappings,
+                      pthread.memory.mappings);
+    return t;
+}
+
+target_check syscall_target(const variant_result &v, const variant_result &pthread) {
+    const std::string name = "system calls per lifecycle";
+    if (!v.syscalls.measured || !pthread.syscalls.measured)
+        return unmeasured(name, v, v.syscalls.measured ? pthread.syscalls.note : v.syscalls.note);
+    target_check t;
+    t.name = name;
+    t.variant = v.label;
+    t.unit = "calls";
+    t.measured = true;
+    t.value = v.syscalls.total;
+    t.limit = pthread.syscalls.total / 2;
+    t.pass = t.value <= t.limit;
+    t.detail = format("%.2f <= pthread %.2f / 2 = %.2f", t.value, pthread.syscalls.total, t.limit);
+    return t;
+}
+
+// --- The table ----------------------------------------------------------------------
+
+void heading(std::FILE *out, const std::string &title) { std::fprintf(out, "\n%s\n", title.c_str()); }
+
+void latency_table(std::FILE *out, const run_result &r, bool pinned) {
+    const variant_result &pthread = *variant(r, "pthread"), &floor = *variant(r, "floor");
+    const auto pick = [pinned](const variant_result &v) -> const latency_result & {
+        return pinned ? v.pinned : v.unpinned;
+    };
+    heading(out, pinned ? format("CREATE + JOIN, pinned to CPU %d: %d per variant, rotating blocks "
+                                 "of %d (us)",
+                                 r.machine.pinned_cpu, r.settings.pinned_iterations, r.settings.block)
+                        : format("CREATE + JOIN, unpinned (%d CPUs): %d per variant (us); medians "
+                                 "swing from run to run",
+                                 r.machine.cpus, r.settings.unpinned_iterations));
+    std::fprintf(out, "%-20s %8s %8s %8s %8s %8s %9s %8s %7s %6s\n", "variant", "min", "p50", "p90",
+                 "p99", "p99.9", "/pthread", "/floor", "faults", "csw");
+    for (const variant_result &v : r.variants) {
+        const latency_result &l = pick(v);
+        const summary &s = l.create_join;
+        std::fprintf(out, "%-20s %8s %8s %8s %8s %8s %9s %8s %7.2f %6.2f\n", v.label.c_str(),
+                     us(s.min).c_str(), us(s.p50).c_str(), us(s.p90).c_str(), us(s.p99).c_str(),
+                     us(s.p999).c_str(), ratio(s.p50, pick(pthread).create_join.p50).c_str(),
+                     ratio(s.p50, pick(floor).create_join.p50).c_str(), l.minor_faults,
+                     l.context_switches);
+    }
+    std::fprintf(out, "(/pthread, /floor: p50 ratios. faults, csw: minor page faults and context "
+                      "switches per lifecycle, whole process)\n");
+}
+
+void start_join_table(std::FILE *out, const run_result &r) {
+    heading(out, "START AND JOIN LATENCY, p50 / p99 (us). start: create call -> the child's first "
+                 "instruction; join: the child's last instruction -> join returns");
+    std::fprintf(out, "%-20s %15s %15s %15s %15s %15s\n", "variant", "create call", "start pinned",
+                 "join pinned", "start unpinned", "join unpinned");
+    const auto pair = [](const summary &s) { return us(s.p50) + " / " + us(s.p99); };
+    std::size_t disorder = 0;
+    for (const variant_result &v : r.variants) {
+        std::fprintf(out, "%-20s %15s %15s %15s %15s %15s\n", v.label.c_str(),
+                     pair(v.pinned.create_call).c_str(), pair(v.pinned.start).c_str(),
+                     pair(v.pinned.join).c_str(), pair(v.unpinned.start).c_str(),
+                     pair(v.unpinned.join).c_str());
+        disorder += v.pinned.clock_disorder + v.unpinned.clock_disorder;
+    }
+    if (disorder > 0)
+        std::fprintf(out, "(%zu samples had a child time stamp outside the parent's: counted as 0; "
+                          "the CPUs' counters disagree slightly)\n",
+                     disorder);
+}
+
+void burst_table(std::FILE *out, const run_result &r) {
+    const variant_result &pthread = *variant(r, "pthread");
+    heading(out, "BURSTS: N threads alive at once, pinned. Create all + join all, median (ms), "
+                 "and the ratio to pthread");
+    std::fprintf(out, "%-20s", "variant");
+    for (const burst_size &b : r.settings.bursts)
+        std::fprintf(out, " %16s", format("N=%d (x%d)", b.threads, b.repetitions).c_str());
+    std::fprintf(out, "\n");
+    for (const variant_result &v : r.variants) {
+        std::fprintf(out, "%-20s", v.label.c_str());
+        for (const burst_result &b : v.bursts) {
+            const burst_result *p = burst_of(pthread, b.threads);
+            const std::string cell = b.repetitions == 0
+                                         ? "failed"
+                                         : ms(b.total) + " " + ratio(b.total, p ? p->total : 0);
+            std::fprintf(out, " %16s", cell.c_str());
+        }
+        std::fprintf(out, "\n");
+    }
+    const int largest = r.settings.bursts.empty() ? 0 : r.settings.bursts.back().threads;
+    std::fprintf(out, "At N=%d, create all / join all (ms):", largest);
+    for (const variant_result &v : r.variants)
+        if (const burst_result *b = burst_of(v, largest))
+            std::fprintf(out, "  %s %s / %s;", v.id.c_str(), ms(b->create_all).c_str(),
+                         ms(b->join_all).c_str());
+    std::fprintf(out, "\n");
+    for (const variant_result &v : r.variants)
+        for (const burst_result &b : v.bursts)
+            if (!b.failure.empty()) std::fprintf(out, "FAILED: %s\n", b.failure.c_str());
+}
+
+void memory_table(std::FILE *out, const run_result &r) {
+    const variant_result &pthread = *variant(r, "pthread");
+    heading(out, format("MEMORY: %d idle threads alive, median of %d: resident KiB and "
+                        "/proc/self/maps lines added per thread",
+                        r.settings.memory_threads, r.settings.memory_repetitions));
+    std::fprintf(out, "%-20s %12s %9s %14s\n", "variant", "RSS KiB", "/pthread", "mappings");
+    for (const variant_result &v : r.variants) {
+        if (!v.memory.failure.empty()) {
+            std::fprintf(out, "%-20s FAILED: %s\n", v.label.c_str(), v.memory.failure.c_str());
+            continue;
+        }
+        std::fprintf(out, "%-20s %12.2f %9s %14.2f\n", v.label.c_str(), v.memory.rss_bytes / 1024,
+                     ratio(v.memory.rss_bytes, pthread.memory.rss_bytes).c_str(),
+                     v.memory.mappings);
+    }
+    std::fprintf(out, "(user-space memory only: the kernel's own per-thread memory, about the "
+                      "same for every variant, is not in RSS)\n");
+}
+
+std::string syscall_names(const syscall_result &s) {
+    std::string names;
+    for (const auto &[name, count] : s.by_name) {
+        if (count < 0.005) continue;
+        if (!names.empty()) names += ", ";
+        names += name + (std::fabs(count - std::round(count)) < 0.005
+                             ? format(" %.0f", count)
+                             : format(" %.2f", count));
+    }
+    return names;
+}
+
+void syscall_table(std::FILE *out, const run_result &r) {
+    const variant_result &pthread = *variant(r, "pthread");
+    heading(out, format("SYSTEM CALLS per thread lifecycle (strace -f, %d lifecycles per variant, "
+                        "all threads)",
+                        r.settings.strace_lifecycles));
+    for (const variant_result &v : r.variants) {
+        if (!v.syscalls.measured) {
+            std::fprintf(out, "%-20s not counted: %s\n", v.label.c_str(), v.syscalls.note.c_str());
+            continue;
+        }
+        std::fprintf(out, "%-20s %6.2f %7s  %s\n", v.label.c_str(), v.syscalls.total,
+                     ratio(v.syscalls.total, pthread.syscalls.total).c_str(),
+                     syscall_names(v.syscalls).c_str());
+    }
+}
+
+void process_table(std::FILE *out, const run_result &r) {
+    const variant_result &pthread = *variant(r, "pthread");
+    heading(out, format("PROCESSES, pinned, for comparison: %d each (us)",
+                        r.settings.process_iterations));
+    std::fprintf(out, "%-36s %9s %9s %9s %9s %9s\n", "way", "min", "p50", "p90", "p99", "/pthread");
+    for (const process_result &p : r.processes) {
+        if (!p.measured) {
+            std::fprintf(out, "%-36s %s\n", p.label.c_str(), p.note.c_str());
+            continue;
+        }
+        const summary &s = p.latency;
+        std::fprintf(out, "%-36s %9s %9s %9s %9s %9s\n", p.label.c_str(), us(s.min).c_str(),
+                     us(s.p50).c_str(), us(s.p90).c_str(), us(s.p99).c_str(),
+                     ratio(s.p50, pthread.pinned.create_join.p50).c_str());
+    }
+}
+
+void target_table(std::FILE *out, const run_result &r) {
+    heading(out, "TARGETS (pinned medians and counts from this run; set for x86_64" +
+                     std::string(r.machine.under_qemu ? ", informative only under qemu)" : ")"));
+    for (const target_check &t : r.targets)
+        std::fprintf(out, "%-5s %s, %s: %s\n",
+                     !t.measured ? "----" : t.pass ? "PASS" : "MISS", t.name.c_str(),
+                     t.variant.c_str(), t.detail.c_str());
+}
+
+// --- JSON -------------------------------------------------------------------------------
+
+void write(json_writer &j, const summary &s) {
+    j.begin_object();
+    j.field("samples", s.samples).field("min_ns", s.min).field("p50_ns", s.p50);
+    j.field("p90_ns", s.p90).field("p99_ns", s.p99).field("p999_ns", s.p999);
+    j.field("max_ns", s.max).field("mean_ns", s.mean);
+    j.key("cdf").begin_array();  // [percent, ns]
+    for (const auto &[percent, value] : s.cdf) j.begin_array().value(percent).value(value).end_array();
+    j.end_array();
+    j.end_object();
+}
+
+void write(json_writer &j, const latency_result &l) {
+    j.begin_object();
+    j.key("create_join");
+    write(j, l.create_join);
+    j.key("create_call");
+    write(j, l.create_call);
+    j.key("start");
+    write(j, l.start);
+    j.key("join");
+    write(j, l.join);
+    j.field("minor_faults_per_lifecycle", l.minor_faults);
+    j.field("context_switches_per_lifecycle", l.context_switches);
+    j.field("clock_disorder", l.clock_disorder);
+    j.end_object();
+}
+
+void write(json_writer &j, const variant_result &v) {
+    j.begin_object();
+    j.field("id", v.id).field("label", v.label).field("what", v.what);
+    j.key("latency").begin_object();
+    j.key("pinned");
+    write(j, v.pinned);
+    j.key("unpinned");
+    write(j, v.unpinned);
+    j.end_object();
+    j.key("bursts").begin_array();
+    for (const burst_result &b : v.bursts) {
+        j.begin_object().field("threads", b.threads).field("repetitions", b.repetitions);
+        j.field("create_all_ns", b.create_all).field("join_all_ns", b.join_all);
+        j.field("total_ns", b.total).field("failure", b.failure).end_object();
+    }
+    j.end_array();
+    j.key("memory").begin_object().field("threads", v.memory.threads);
+    j.field("rss_bytes_per_thread", v.memory.rss_bytes);
+    j.field("mappings_per_thread", v.memory.mappings).field("failure", v.memory.failure);
+    j.end_object();
+    j.key("syscalls").begin_object().field("measured", v.syscalls.measured);
+    j.field("note", v.syscalls.note).field("lifecycles", v.syscalls.lifecycles);
+    j.field("per_lifecycle", v.syscalls.total);
+    j.key("by_name").begin_object();
+    for (const auto &[name, count] : v.syscalls.by_name) j.field(name, count);
+    j.end_object().end_object();
+    j.end_object();
+}
+
+void write(json_writer &j, const machine_info &m) {
+    j.begin_object();
+    j.field("arch", m.arch).field("cpus", m.cpus).field("cpu_model", m.cpu_model);
+    j.field("kernel", m.kernel).field("glibc", m.glibc).field("under_qemu", m.under_qemu);
+    j.field("ticks_per_us", m.ticks_per_us).field("tick_read_ns", m.tick_read_ns);
+    j.field("default_stack_bytes", m.default_stack).field("pinned_cpu", m.pinned_cpu);
+    j.end_object();
+}
+
+void write(json_writer &j, const plan &p) {
+    j.begin_object();
+    j.field("mode", p.mode).field("pinned_iterations", p.pinned_iterations);
+    j.field("unpinned_iterations", p.unpinned_iterations).field("block", p.block);
+    j.field("warmup", p.warmup);
+    j.key("bursts").begin_array();
+    for (const burst_size &b : p.bursts)
+        j.begin_object().field("threads", b.threads).field("repetitions", b.repetitions).end_object();
+    j.end_array();
+    j.field("memory_threads", p.memory_threads).field("memory_repetitions", p.memory_repetitions);
+    j.field("strace_lifecycles", p.strace_lifecycles);
+    j.field("process_iterations", p.process_iterations);
+    j.end_object();
+}
+
+// --- CSV ----------------------------------------------------------------------------------
+
+struct csv {
+    std::string text = "section,variant,condition,metric,value,unit\n";
+    void row(const std::string &section, const std::string &variant, const std::string &condition,
+             const std::string &metric, double value, const std::string &unit) {
+        text += section + "," + variant + "," + condition + "," + metric + "," +
+                format("%.6g", value) + "," + unit + "\n";
+    }
+    void distribution(const std::string &section, const std::string &variant,
+                      const std::string &condition, const std::string &metric, const summary &s) {
+        const std::pair<const char *, double> stats[] = {
+            {"min", s.min}, {"p50", s.p50}, {"p90", s.p90}, {"p99", s.p99},
+            {"p99.9", s.p999}, {"max", s.max}, {"mean", s.mean}};
+        for (const auto &[name, value] : stats)
+            row(section, variant, condition, metric + "_" + name, value, "ns");
+    }
+};
+
+}  // namespace
+
+std::vector<target_check> check_targets(const run_result &r) {
+    std::vector<target_check> targets;
+    const variant_result *pthread = variant(r, "pthread"), *floor = variant(r, "floor");
+    for (const char *id : clonert_ids) targets.push_back(latency_target(*variant(r, id), *pthread, *floor));
+    for (const char *id : clonert_ids) targets.push_back(burst_target(*variant(r, id), *pthread));
+    for (const char *id : clonert_ids) targets.push_back(memory_target(*variant(r, id), *pthread));
+    for (const char *id : clonert_ids) targets.push_back(syscall_target(*variant(r, id), *pthread));
+    return targets;
+}
+
+void print_table(std::FILE *out, const run_result &r) {
+    const machine_info &m = r.machine;
+    std::fprintf(out, "clonert-bench, %s run: %s, %d CPUs (%s), Linux %s, glibc %s%s\n",
+                 r.settings.mode.c_str(), m.arch.c_str(), m.cpus, m.cpu_model.c_str(),
+                 m.kernel.c_str(), m.glibc.c_str(), m.under_qemu ? ", under qemu-user" : "");
+    std::fprintf(out, "counter %.1f ticks/us (%.0f ns a read); default stack %zu KiB; %.1f s. "
+                      "Compare ratios within one run, not absolute times across runs.\n",
+                 m.ticks_per_us, m.tick_read_ns, m.default_stack / 1024, r.seconds);
+    latency_table(out, r, true);
+    latency_table(out, r, false);
+    start_join_table(out, r);
+    burst_table(out, r);
+    memory_table(out, r);
+    syscall_table(out, r);
+    process_table(out, r);
+    target_table(out, r);
+}
+
+std::string to_json(const run_result &r) {
+    json_writer j;
+    j.begin_object();
+    j.field("clonert_bench", 1).field("mode", r.settings.mode).field("seconds", r.seconds);
+    j.key("machine");
+    write(j, r.machine);
+    j.key("plan");
+    write(j, r.settings);
+    j.key("variants").begin_array();
+    for (const variant_result &v : r.variants) write(j, v);
+    j.end_array();
+    j.key("processes").begin_array();
+    for (const process_result &p : r.processes) {
+        j.begin_object().field("id", p.id).field("label", p.label);
+        j.field("measured", p.measured).field("note", p.note).key("latency");
+        write(j, p.latency);
+        j.end_object();
+    }
+    j.end_array();
+    j.key("targets").begin_array();
+    for (const target_check &t : r.targets) {
+        j.begin_object().field("name", t.name).field("variant", t.variant);
+        j.field("measured", t.measured).field("pass", t.pass).field("value", t.value);
+        j.field("limit", t.limit).field("unit", t.unit).field("detail", t.detail).end_object();
+    }
+    j.end_array();
+    j.end_object();
+    return j.text();
+}
+
+std::string to_csv(const run_result &r) {
+    csv c;
+    for (const variant_result &v : r.variants) {
+        for (const auto &[condition, l] : {std::pair<std::string, const latency_result *>{"pinned", &v.pinned},
+                                           {"unpinned", &v.unpinned}}) {
+            c.distribution("latency", v.id, condition, "create_join", l->create_join);
+            c.distribution("latency", v.id, condition, "create_call", l->create_call);
+            c.distribution("latency", v.id, condition, "start", l->start);
+            c.distribution("latency", v.id, condition, "join", l->join);
+            c.row("latency", v.id, condition, "minor_faults_per_lifecycle", l->minor_faults, "faults");
+        }
+        for (const burst_result &b : v.bursts) {
+            const std::string n = format("N=%d", b.threads);
+            c.row("burst", v.id, n, "create_all", b.create_all, "ns");
+            c.row("burst", v.id, n, "join_all", b.join_all, "ns");
+            c.row("burst", v.id, n, "total", b.total, "ns");
+        }
+        const std::string threads = format("%d threads", v.memory.threads);
+        c.row("memory", v.id, threads, "rss_per_thread", v.memory.rss_bytes, "bytes");
+        c.row("memory", v.id, threads, "mappings_per_thread", v.memory.mappings, "mappings");
+        if (v.syscalls.measured) {
+            c.row("syscalls", v.id, "per lifecycle", "total", v.syscalls.total, "calls");
+            for (const auto &[name, count] : v.syscalls.by_name)
+                c.row("syscalls", v.id, "per lifecycle", name, count, "calls");
+        }
+    }
+    for (const process_result &p : r.processes)
+        if (p.measured) c.distribution("process", p.id, "pinned", "create_wait", p.latency);
+    for (const target_check &t : r.targets) {
+        if (!t.measured) continue;
+        const std::string name = t.name;
+        c.row("target", t.variant, t.pass ? "PASS" : "MISS", name + " value", t.value, t.unit);
+        c.row("target", t.variant, t.pass ? "PASS" : "MISS", name + " limit", t.limit, t.unit);
+    }
+    return c.text;
+}
+
+}  // namespace bench

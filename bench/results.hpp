@@ -1,0 +1,123 @@
+// What a run measures (the plan) and what it found (the results). Times are
+// in nanoseconds, memory in bytes, per thread unless a name says otherwise.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bench {
+
+struct burst_size {
+    int threads;
+    int repetitions;
+};
+
+struct plan {
+    std::string mode;              // "smoke", "quick" or "default"
+    int pinned_iterations;         // create+join per variant, pinned to one CPU
+    int unpinned_iterations;       // the same, free to use every CPU
+    int block;                     // consecutive iterations of one variant
+    int warmup;                    // untimed iterations at the start of each block
+    std::vector<burst_size> bursts;
+    int memory_threads;            // idle threads alive when memory is read
+    int memory_repetitions;
+    int strace_lifecycles;         // per variant, in a separate process under strace
+    int process_iterations;        // per way of making a process
+};
+
+// A distribution: nearest-rank percentiles of the samples.
+struct summary {
+    std::size_t samples = 0;
+    double min = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
+    std::vector<std::pair<double, double>> cdf;  // (percent, ns), for plots
+};
+
+struct latency_result {
+    summary create_join;   // create call to join's return
+    summary create_call;   // the create call alone
+    summary start;         // create call to the child's first instruction
+    summary join;          // child's last instruction to join's return
+    double minor_faults = 0;       // per lifecycle (getrusage ru_minflt)
+    double context_switches = 0;   // per lifecycle (ru_nvcsw + ru_nivcsw)
+    std::size_t clock_disorder = 0;  // child stamps earlier than the parent's (clamped to 0)
+};
+
+struct burst_result {
+    int threads = 0;
+    int repetitions = 0;           // that completed
+    double create_all = 0;         // medians over the repetitions
+    double join_all = 0;
+    double total = 0;
+    std::string failure;           // why a repetition could not run, or empty
+};
+
+struct memory_result {
+    int threads = 0;
+    double rss_bytes = 0;          // resident memory per live idle thread (median)
+    double mappings = 0;           // lines of /proc/self/maps per thread (median)
+    std::string failure;
+};
+
+struct syscall_result {
+    bool measured = false;
+    std::string note;              // why not measured, or how
+    int lifecycles = 0;
+    double total = 0;              // system calls per lifecycle, all threads
+    std::vector<std::pair<std::string, double>> by_name;  // most frequent first
+};
+
+struct variant_result {
+    std::string id;
+    std::string label;
+    std::string what;              // one line: the calls it makes
+    latency_result pinned;
+    latency_result unpinned;
+    std::vector<burst_result> bursts;
+    memory_result memory;
+    syscall_result syscalls;
+};
+
+struct process_result {
+    std::string id;
+    std::string label;
+    bool measured = false;
+    std::string note;              // why not measured
+    summary latency;
+};
+
+struct target_check {
+    std::string name;              // "create+join", "burst 10000", ...
+    std::string variant;
+    bool measured = false;
+    bool pass = false;
+    double value = 0;
+    double limit = 0;
+    std::string unit;
+    std::string detail;            // the arithmetic, for people
+};
+
+struct machine_info {
+    std::string arch;
+    int cpus = 0;
+    std::string cpu_model;
+    std::string kernel;
+    std::string glibc;
+    bool under_qemu = false;
+    double ticks_per_us = 0;       // the counter's calibrated rate
+    double tick_read_ns = 0;       // what reading it costs
+    std::size_t default_stack = 0; // pthread's default stack size
+    int pinned_cpu = -1;
+};
+
+struct run_result {
+    plan settings;
+    machine_info machine;
+    std::vector<variant_result> variants;
+    std::vector<process_result> processes;
+    std::vector<target_check> targets;
+    double seconds = 0;            // the whole run
+};
+
+}  // namespace bench

@@ -1,0 +1,327 @@
+#include "run.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <gnu/libc-version.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <clonert/clonert.h>
+
+#include "processes.hpp"
+#include "raw.hpp"
+#include "stats.hpp"
+#include "syscalls.hpp"
+#include "threads.hpp"
+
+namespace bench {
+
+plan plan_for(const std::string &mode) {
+    if (mode == "smoke")  // a few of everything: the test suite's check, also under qemu
+        return {"smoke", 20, 20, 10, 1, {{1, 2}, {10, 2}}, 10, 1, 5, 3};
+    if (mode == "quick")  // about 5 s natively on 2 CPUs
+        return {"quick", 3000, 2000, 100, 2, {{1, 50}, {10, 20}, {100, 10}, {1000, 3}, {10000, 1}},
+                1000, 1, 100, 50};
+    return {"default", 20000, 20000, 100, 2,
+            {{1, 200}, {10, 100}, {100, 30}, {1000, 7}, {10000, 3}}, 1000, 3, 100, 300};
+}
+
+namespace {
+
+// The order of the variants in round `round`: the starting variant rotates,
+// and every other sweep runs backwards, so that no variant always follows the
+// same neighbour (whose leftovers in caches and allocators it would inherit).
+std::vector<std::size_t> rotation(int round, std::size_t n) {
+    std::vector<std::size_t> order(n);
+    const std::size_t start = static_cast<std::size_t>(round) % n;
+    const bool backwards = (static_cast<std::size_t>(round) / n) % 2 == 1;
+    for (std::size_t k = 0; k < n; ++k) order[k] = backwards ? (start + n - k) % n : (start + k) % n;
+    return order;
+}
+
+std::string cpu_model() {
+    std::ifstream info("/proc/cpuinfo");
+    for (std::string line; std::getline(info, line);) {
+        const auto colon = line.find(':');
+        if (colon == std::string::npos) continue;
+        if (line.rfind("model name", 0) == 0 || line.rfind("CPU part", 0) == 0)
+            return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+    return "?";
+}
+
+std::size_t pthread_default_stack() {
+    pthread_attr_t attr;
+    std::size_t size = 0;
+    if (pthread_getattr_default_np(&attr) == 0) {
+        pthread_attr_getstacksize(&attr, &size);
+        pthread_attr_destroy(&attr);
+    }
+    return size;
+}
+
+machine_info describe_machine(const run_options &o) {
+    machine_info m;
+    utsname u{};
+    uname(&u);
+    m.arch = u.machine;
+    m.kernel = u.release;
+    m.cpus = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+    m.cpu_model = cpu_model();
+    m.glibc = gnu_get_libc_version();
+    m.under_qemu = o.under_qemu;
+    m.ticks_per_us = ticks_per_us();
+    m.tick_read_ns = tick_read_cost();
+    m.default_stack = pthread_default_stack();
+    return m;
+}
+
+// Pins the calling thread, and so every thread it creates after (clone(2)
+// children inherit the CPU affinity mask), to one CPU.
+class pinning {
+public:
+    explicit pinning(int cpu) {
+        sched_getaffinity(0, sizeof original_, &original_);
+        cpu_ = cpu;
+        if (cpu_ < 0)
+            for (int c = 0; c < CPU_SETSIZE; ++c)
+                if (CPU_ISSET(c, &original_)) cpu_ = c;  // the last allowed one
+    }
+    void pin() {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu_, &one);
+        if (sched_setaffinity(0, sizeof one, &one) != 0)
+            throw bench_error("cannot pin to CPU " + std::to_string(cpu_) + ": " +
+                              std::strerror(errno));
+    }
+    void unpin() { sched_setaffinity(0, sizeof original_, &original_); }
+    int cpu() const { return cpu_; }
+
+private:
+    cpu_set_t original_;
+    int cpu_ = -1;
+};
+
+void latency_rounds(std::vector<latency_samples> &samples, int iterations, const plan &p,
+                    progress &prog, const char *phase) {
+    const auto &variants = thread_variants();
+    for (latency_samples &s : samples) s.reserve(static_cast<std::size_t>(iterations));
+    for (int round = 0, done = 0; done < iterations; ++round, done += p.block) {
+        const int n = std::min(p.block, iterations - done);
+        for (const std::size_t i : rotation(round, variants.size())) {
+            variants[i].enter();
+            variants[i].latency_block(samples[i], n, p.warmup);
+            variants[i].leave();
+            prog.advance(phase);
+        }
+    }
+}
+
+latency_result summarize_latency(latency_samples &s) {
+    latency_result r;
+    r.create_join = summarize(s.create_join);
+    r.create_call = summarize(s.create_call);
+    r.start = summarize(s.start);
+    r.join = summarize(s.join);
+    const double lifecycles = static_cast<double>(std::max(s.lifecycles, 1L));
+    r.minor_faults = static_cast<double>(s.minor_faults) / lifecycles;
+    r.context_switches = static_cast<double>(s.context_switches) / lifecycles;
+    r.clock_disorder = s.clock_disorder;
+    return r;
+}
+
+std::string burst_failure(const thread_variant &v, int threads, const burst_sample &b) {
+    return std::string(v.label) + ": burst of " + std::to_string(threads) +
+           " threads: create failed at thread " + std::to_string(b.created + 1) + ": " +
+           std::strerror(b.error) + ". Limits here: " + thread_limits();
+}
+
+// One untimed burst of the largest size per variant: the first time a
+// process holds that many threads the kernel grows its caches (task and VMA
+// slabs, page tables, pid structures), and whichever variant ran first would
+// pay for it.
+void warm_up_bursts(const plan &p, progress &prog) {
+    if (p.bursts.empty()) return;
+    for (const thread_variant &v : thread_variants()) {
+        v.enter();
+        v.burst(p.bursts.back().threads);  // a failure shows again, and is reported, below
+        v.leave();
+        prog.advance("bursts");
+    }
+}
+
+void burst_rounds(std::vector<variant_result> &results, const plan &p, progress &prog) {
+    const auto &variants = thread_variants();
+    warm_up_bursts(p, prog);
+    for (const burst_size &size : p.bursts) {
+        std::vector<std::vector<double>> create(variants.size()), join(variants.size()),
+            total(variants.size());
+        std::vector<std::string> failures(variants.size());
+        for (int rep = 0; rep < size.repetitions; ++rep) {
+            for (const std::size_t i : rotation(rep, variants.size())) {
+                prog.advance("bursts");
+                if (!failures[i].empty()) continue;  // it failed once: do not insist
+                variants[i].enter();
+                const burst_sample b = variants[i].burst(size.threads);
+                variants[i].leave();
+                if (b.created < size.threads) {
+                    failures[i] = burst_failure(variants[i], size.threads, b);
+                    prog.say(failures[i]);
+                    continue;
+                }
+                create[i].push_back(b.create_all);
+                join[i].push_back(b.join_all);
+                total[i].push_back(b.create_all + b.join_all);
+            }
+        }
+        for (std::size_t i = 0; i < variants.size(); ++i) {
+            burst_result r;
+            r.threads = size.threads;
+            r.repetitions = static_cast<int>(total[i].size());
+            r.create_all = median(create[i]);
+            r.join_all = median(join[i]);
+            r.total = median(total[i]);
+            r.failure = failures[i];
+            results[i].bursts.push_back(r);
+        }
+    }
+}
+
+void memory_rounds(std::vector<variant_result> &results, const plan &p, progress &prog) {
+    const auto &variants = thread_variants();
+    std::vector<std::vector<double>> rss(variants.size()), maps(variants.size());
+    for (int rep = 0; rep < p.memory_repetitions; ++rep) {
+        for (const std::size_t i : rotation(rep, variants.size())) {
+            prog.advance("memory");
+            variants[i].enter();
+            const memory_sample m = variants[i].idle_memory(p.memory_threads);
+            variants[i].leave();
+            if (m.created < p.memory_threads || m.timed_out) {
+                results[i].memory.failure =
+                    m.timed_out ? "the threads did not all start within 10 s"
+                                : std::string("create failed: ") + std::strerror(m.error);
+                continue;
+            }
+            rss[i].push_back(m.rss_bytes);
+            maps[i].push_back(m.mappings);
+        }
+    }
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+        results[i].memory.threads = p.memory_threads;
+        results[i].memory.rss_bytes = median(rss[i]);
+        results[i].memory.mappings = median(maps[i]);
+    }
+}
+
+void syscall_counts(std::vector<variant_result> &results, const plan &p, const run_options &o,
+                    int cpu, progress &prog) {
+    const std::string unavailable = strace_unavailable(o.under_qemu);
+    if (!unavailable.empty()) prog.say("system calls: " + unavailable);
+    const auto &variants = thread_variants();
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+        prog.advance("system calls (strace)");
+        if (!unavailable.empty()) {
+            results[i].syscalls.note = unavailable;
+            continue;
+        }
+        results[i].syscalls =
+            count_syscalls(o.self, variants[i].id, p.strace_lifecycles, cpu);
+        if (!results[i].syscalls.measured)
+            prog.say(std::string("system calls: ") + variants[i].id + ": " +
+                     results[i].syscalls.note);
+    }
+}
+
+long planned_work(const plan &p, std::size_t variant_count) {
+    const auto blocks = [&](int iterations) { return (iterations + p.block - 1) / p.block; };
+    long units = blocks(p.pinned_iterations) + blocks(p.unpinned_iterations);
+    for (const burst_size &b : p.bursts) units += b.repetitions;
+    units += p.memory_repetitions + 2;  // + 2: the bursts' warm-up, system calls
+    return units * static_cast<long>(variant_count) + process_work(p.process_iterations);
+}
+
+// The most threads alive at once: the memory measurement keeps two batches.
+int most_threads(const plan &p) {
+    int most = 2 * p.memory_threads;
+    for (const burst_size &b : p.bursts) most = std::max(most, b.threads);
+    return most;
+}
+
+// One untimed block of each variant: the first clonert thread checks glibc's
+// layout (creating a pthread), the first of each kind faults in code and data.
+void warm_up(const plan &p) {
+    latency_samples discard;
+    for (const thread_variant &v : thread_variants()) {
+        v.enter();
+        v.latency_block(discard, p.block, p.warmup);
+        v.leave();
+    }
+}
+
+}  // namespace
+
+run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
+    if (const char *why = clonert_refusal()) throw bench_error(why);
+    const std::uint64_t began = raw::ticks();
+    run_result r;
+    r.settings = p;
+    r.machine = describe_machine(o);
+    const auto &variants = thread_variants();
+    for (const thread_variant &v : variants) {
+        variant_result vr;
+        vr.id = v.id;
+        vr.label = v.label;
+        vr.what = v.what;
+        r.variants.push_back(vr);
+    }
+    reserve_floor_stacks(1);
+    prog.add_work(planned_work(p, variants.size()));
+    warm_up(p);
+
+    pinning cpu(o.cpu);
+    r.machine.pinned_cpu = cpu.cpu();
+    std::vector<latency_samples> pinned(variants.size()), unpinned(variants.size());
+    cpu.pin();
+    latency_rounds(pinned, p.pinned_iterations, p, prog, "create+join, pinned");
+    // Before the bursts: fork's cost grows with the memory the process holds.
+    r.processes = measure_processes(p.process_iterations, o.under_qemu, prog);
+    cpu.unpin();
+    latency_rounds(unpinned, p.unpinned_iterations, p, prog, "create+join, unpinned");
+    cpu.pin();
+    reserve_floor_stacks(most_threads(p));
+    burst_rounds(r.variants, p, prog);
+    memory_rounds(r.variants, p, prog);
+    release_floor_stacks();
+    cpu.unpin();
+    syscall_counts(r.variants, p, o, cpu.cpu(), prog);
+
+    for (std::size_t i = 0; i < variants.size(); ++i) {
+        r.variants[i].pinned = summarize_latency(pinned[i]);
+        r.variants[i].unpinned = summarize_latency(unpinned[i]);
+    }
+    r.seconds = ns(raw::ticks() - began) / 1e9;
+    return r;
+}
+
+int run_lifecycles(const std::string &variant_id, int count, int cpu) {
+    const thread_variant *v = find_variant(variant_id);
+    if (v == nullptr) throw bench_error("no variant called " + variant_id);
+    // Pinned, as the latency figures are: the parent then reaches its join
+    // before the child has run, so every variant's join waits (one futex
+    // call) instead of depending on how strace's stops fall.
+    if (cpu >= 0) pinning(cpu).pin();
+    reserve_floor_stacks(1);
+    v->enter();
+    v->lifecycles(3);  // the first threads set things up once (layout checks, caches)
+    mark_lifecycles_begin();
+    v->lifecycles(count);
+    mark_lifecycles_end();
+    v->leave();
+    return 0;
+}
+
+}  // namespace bench

@@ -1,0 +1,165 @@
+#include "syscalls.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fstream>
+#include <map>
+#include <spawn.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+#include "threads.hpp"
+
+extern char **environ;
+
+namespace bench {
+namespace {
+
+constexpr char begin_marker[] = "clonert-bench:begin";
+constexpr char end_marker[] = "clonert-bench:end";
+
+std::string find_in_path(const char *program) {
+    const char *path = std::getenv("PATH");
+    std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
+        if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    }
+    return {};
+}
+
+struct temp_file {
+    std::string path;
+    explicit temp_file(const char *name) {
+        std::string pattern = std::string("/tmp/clonert-bench-") + name + "-XXXXXX";
+        const int fd = mkstemp(pattern.data());
+        if (fd < 0) throw bench_error(std::string("mkstemp: ") + std::strerror(errno));
+        close(fd);
+        path = pattern;
+    }
+    ~temp_file() { unlink(path.c_str()); }
+    temp_file(const temp_file &) = delete;
+    temp_file &operator=(const temp_file &) = delete;
+};
+
+std::string read_all(const std::string &path) {
+    std::ifstream in(path);
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// Runs argv with stdout and stderr into `output`; returns the wait status.
+int run(const std::vector<std::string> &args, const std::string &output) {
+    std::vector<char *> argv;
+    for (const std::string &a : args) argv.push_back(const_cast<char *>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(),
+                                     O_WRONLY | O_TRUNC, 0);
+    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+    pid_t pid = 0;
+    const int err = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (err != 0) throw bench_error("cannot run " + args[0] + ": " + std::strerror(err));
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+// The system call a line of `strace -f` output records, or "" for lines that
+// record none: "+++ exited +++", "--- SIG... ---", and "<... x resumed>"
+// (the call was counted at its "<unfinished ...>" line).
+std::string syscall_name(const std::string &line) {
+    std::size_t i = 0;
+    while (i < line.size() && (std::isdigit(static_cast<unsigned char>(line[i])) != 0)) ++i;
+    while (i < line.size() && line[i] == ' ') ++i;
+    std::size_t end = i;
+    while (end < line.size() &&
+           (std::isalnum(static_cast<unsigned char>(line[end])) != 0 || line[end] == '_'))
+        ++end;
+    if (end == i || end >= line.size() || line[end] != '(') return {};
+    return line.substr(i, end - i);
+}
+
+std::map<std::string, long> count_between_markers(const std::string &trace_path, bool &complete) {
+    std::ifstream trace(trace_path);
+    std::map<std::string, long> counts;
+    bool inside = false, seen_begin = false, seen_end = false;
+    for (std::string line; std::getline(trace, line);) {
+        if (line.find(begin_marker) != std::string::npos) {
+            inside = seen_begin = true;
+        } else if (line.find(end_marker) != std::string::npos) {
+            inside = false;
+            seen_end = true;
+        } else if (inside) {
+            const std::string name = syscall_name(line);
+            if (!name.empty()) ++counts[name];
+        }
+    }
+    complete = seen_begin && seen_end;
+    return counts;
+}
+
+std::string last_lines(const std::string &text, int lines) {
+    std::size_t at = text.size();
+    for (int n = 0; n <= lines && at > 0; ++n) at = text.rfind('\n', at - 1);
+    return text.substr(at == std::string::npos ? 0 : at + 1);
+}
+
+}  // namespace
+
+void mark_lifecycles_begin() { [[maybe_unused]] auto r = write(-1, begin_marker, sizeof begin_marker - 1); }
+void mark_lifecycles_end() { [[maybe_unused]] auto r = write(-1, end_marker, sizeof end_marker - 1); }
+
+std::string strace_unavailable(bool under_qemu) {
+    if (under_qemu)
+        return "not counted under qemu-user: strace would see qemu's own system calls, "
+               "not the emulated program's";
+    if (find_in_path("strace").empty())
+        return "strace is not installed: install it (apt-get install strace, or "
+               "CLONERT_EXTRA_PACKAGES=strace scripts/install-deps; scripts/bench does this)";
+    return {};
+}
+
+syscall_result count_syscalls(const std::string &self, const std::string &variant_id,
+                              int lifecycles, int cpu) {
+    syscall_result r;
+    r.lifecycles = lifecycles;
+    temp_file trace("strace"), output("output");
+    const std::vector<std::string> args{find_in_path("strace"), "-f", "-qq", "-o", trace.path,
+                                        "--", self, "--lifecycles", variant_id,
+                                        std::to_string(lifecycles), "--cpu",
+                                        std::to_string(cpu)};
+    const int status = run(args, output.path);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        r.note = "strace failed (wait status " + std::to_string(status) + "): " +
+                 last_lines(read_all(output.path), 3);
+        return r;  // e.g. ptrace forbidden here: say so, do not guess
+    }
+    bool complete = false;
+    const std::map<std::string, long> counts = count_between_markers(trace.path, complete);
+    if (!complete)
+        throw bench_error("strace output for " + variant_id + " lacks the lifecycle markers");
+    long total = 0;
+    for (const auto &[name, n] : counts) {
+        r.by_name.emplace_back(name, static_cast<double>(n) / lifecycles);
+        total += n;
+    }
+    std::stable_sort(r.by_name.begin(), r.by_name.end(),
+                     [](const auto &a, const auto &b) { return a.second > b.second; });
+    r.total = static_cast<double>(total) / lifecycles;
+    r.measured = true;
+    r.note = "strace -f -qq, " + std::to_string(lifecycles) +
+             " lifecycles in a separate process pinned to CPU " + std::to_string(cpu);
+    return r;
+}
+
+}  // namespace bench
