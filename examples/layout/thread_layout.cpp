@@ -218,13 +218,32 @@ struct probe {
     const char *kind;
     bool from_clonert;
     std::string json;
+    // For the comparison in main(): where things are, from the thread pointer.
+    std::vector<std::ptrdiff_t> module_offsets;
+    std::ptrdiff_t errno_offset = 0, self_offset = 0;
 };
 
 void *run_probe(void *arg) {
     auto *p = static_cast<probe *>(arg);
     probe_value += 1;  // touch the TLS block, as a real thread would
     p->json = describe_this_thread(p->kind, p->from_clonert ? clonert_self() : nullptr);
+    const std::uintptr_t tp = thread_pointer();
+    std::vector<module_info> modules;
+    dl_iterate_phdr(collect_module, &modules);
+    for (const module_info &m : modules) p->module_offsets.push_back(m.block - tp);
+    p->errno_offset = reinterpret_cast<std::uintptr_t>(&errno) - tp;
+    p->self_offset = static_cast<std::uintptr_t>(pthread_self()) - tp;
     return nullptr;
+}
+
+// clonert lays a thread out exactly as glibc does: the same offsets from the
+// thread pointer for every TLS block, errno and struct pthread. The docs say
+// so; this is checked on every run (exit status 1 if not).
+bool same_layout(const probe &a, const probe &b) {
+    bool same = a.module_offsets == b.module_offsets && a.errno_offset == b.errno_offset &&
+                a.self_offset == b.self_offset;
+    if (!same) std::fprintf(stderr, "the pthread and the clonert thread are laid out differently\n");
+    return same;
 }
 
 }  // namespace
@@ -234,12 +253,12 @@ int main() {
         std::fprintf(stderr, "clonert cannot make threads here: %s\n", why);
         return 1;
     }
-    probe glibc_thread{"pthread", false, {}};
+    probe glibc_thread{"pthread", false, {}, {}, 0, 0};
     pthread_t p;
     if (pthread_create(&p, nullptr, run_probe, &glibc_thread) != 0) return 1;
     pthread_join(p, nullptr);
 
-    probe clonert_thread{"clonert", true, {}};
+    probe clonert_thread{"clonert", true, {}, {}, 0, 0};
     clonert_t c;
     if (clonert_create(&c, nullptr, run_probe, &clonert_thread) != 0) return 1;
     clonert_join(c, nullptr);
@@ -248,5 +267,5 @@ int main() {
                 " \"threads\": [\n  %s,\n  %s]}\n",
                 arch, gnu_get_libc_version(), tls_variant, sysconf(_SC_PAGESIZE),
                 glibc_thread.json.c_str(), clonert_thread.json.c_str());
-    return 0;
+    return same_layout(glibc_thread, clonert_thread) ? 0 : 1;
 }
