@@ -39,8 +39,10 @@ target checks (PASS/MISS).
   --cpu N       the CPU the pinned measurements use (default: the last allowed)
   --help        this text
 
-Internal: --lifecycles VARIANT COUNT [--cpu N] makes COUNT threads of one variant between
-two marker system calls; the benchmark runs itself so under strace -f.
+Internal modes, in which the benchmark runs itself: --lifecycles VARIANT COUNT
+makes COUNT threads of one variant between two marker system calls (under
+strace -f); --memory VARIANT N prints the memory N more idle threads add to a
+fresh process. Both take --cpu N.
 )";
 
 struct options {
@@ -50,6 +52,8 @@ struct options {
     int cpu = -1;
     std::string lifecycles_variant;
     int lifecycles = 0;
+    std::string memory_variant;
+    int memory_threads = 0;
 };
 
 [[noreturn]] void usage_error(const std::string &message) {
@@ -88,6 +92,9 @@ options parse(int argc, char **argv) {
             o.out = next(i, "--out");
         } else if (a == "--cpu") {
             o.cpu = to_int(next(i, "--cpu"), "--cpu");
+        } else if (a == "--memory") {
+            o.memory_variant = next(i, "--memory");
+            o.memory_threads = to_int(next(i, "--memory"), "--memory");
         } else if (a == "--lifecycles") {
             o.lifecycles_variant = next(i, "--lifecycles");
             o.lifecycles = to_int(next(i, "--lifecycles"), "--lifecycles");
@@ -183,7 +190,10 @@ int smoke_check(const bench::run_result &r, const std::string &json) {
 }
 
 int run(const options &o) {
-    if (!o.lifecycles_variant.empty()) return bench::run_lifecycles(o.lifecycles_variant, o.lifecycles, o.cpu);
+    if (!o.lifecycles_variant.empty())
+        return bench::run_lifecycles(o.lifecycles_variant, o.lifecycles, o.cpu);
+    if (!o.memory_variant.empty())
+        return bench::run_memory_probe(o.memory_variant, o.memory_threads, o.cpu);
     bench::calibrate_clock(o.mode == "default" ? 100 : 20);
 
     bench::run_options ro;

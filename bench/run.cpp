@@ -1,16 +1,19 @@
 #include "run.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <gnu/libc-version.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <clonert/clonert.h>
 
+#include "child_process.hpp"
 #include "processes.hpp"
 #include "raw.hpp"
 #include "stats.hpp"
@@ -191,15 +194,45 @@ void burst_rounds(std::vector<variant_result> &results, const plan &p, progress 
     }
 }
 
-void memory_rounds(std::vector<variant_result> &results, const plan &p, progress &prog) {
+// One variant's memory, measured in a fresh process (--memory mode): in this
+// one, whatever earlier experiments left in the heap and the stack caches
+// would decide where the next threads' allocations land.
+memory_sample memory_in_fresh_process(const run_options &o, const thread_variant &v, int threads,
+                                      int cpu) {
+    temp_file output("memory");
+    const int status = run_program({o.self, "--memory", v.id, std::to_string(threads), "--cpu",
+                                     std::to_string(cpu)},
+                                    output);
+    const std::string text = output.contents();
+    memory_sample m;
+    int timed_out = 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+        std::sscanf(text.c_str(), "%lf %lf %d %d %d", &m.rss_bytes, &m.mappings, &m.created,
+                    &m.error, &timed_out) != 5)
+        throw bench_error(std::string("the memory probe for ") + v.id + " failed (wait status " +
+                          std::to_string(status) + "): " + text);
+    m.timed_out = timed_out != 0;
+    return m;
+}
+
+// Under qemu-user the benchmark cannot start itself (the kernel cannot run
+// an aarch64 program without the emulator): it measures in this process.
+memory_sample memory_of(const run_options &o, const thread_variant &v, int threads, int cpu) {
+    if (!o.under_qemu) return memory_in_fresh_process(o, v, threads, cpu);
+    v.enter();
+    const memory_sample m = v.idle_memory(threads);
+    v.leave();
+    return m;
+}
+
+void memory_rounds(std::vector<variant_result> &results, const plan &p, const run_options &o,
+                   int cpu, progress &prog) {
     const auto &variants = thread_variants();
     std::vector<std::vector<double>> rss(variants.size()), maps(variants.size());
     for (int rep = 0; rep < p.memory_repetitions; ++rep) {
         for (const std::size_t i : rotation(rep, variants.size())) {
             prog.advance("memory");
-            variants[i].enter();
-            const memory_sample m = variants[i].idle_memory(p.memory_threads);
-            variants[i].leave();
+            const memory_sample m = memory_of(o, variants[i], p.memory_threads, cpu);
             if (m.created < p.memory_threads || m.timed_out) {
                 results[i].memory.failure =
                     m.timed_out ? "the threads did not all start within 10 s"
@@ -294,7 +327,7 @@ run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
     cpu.pin();
     reserve_floor_stacks(most_threads(p));
     burst_rounds(r.variants, p, prog);
-    memory_rounds(r.variants, p, prog);
+    memory_rounds(r.variants, p, o, cpu.cpu(), prog);
     release_floor_stacks();
     cpu.unpin();
     syscall_counts(r.variants, p, o, cpu.cpu(), prog);
@@ -305,6 +338,19 @@ run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
     }
     r.seconds = ns(raw::ticks() - began) / 1e9;
     return r;
+}
+
+int run_memory_probe(const std::string &variant_id, int threads, int cpu) {
+    const thread_variant *v = find_variant(variant_id);
+    if (v == nullptr) throw bench_error("no variant called " + variant_id);
+    if (cpu >= 0) pinning(cpu).pin();
+    reserve_floor_stacks(2 * threads);
+    v->enter();
+    const memory_sample m = v->idle_memory(threads);
+    v->leave();
+    std::printf("%.17g %.17g %d %d %d\n", m.rss_bytes, m.mappings, m.created, m.error,
+                m.timed_out ? 1 : 0);
+    return 0;
 }
 
 int run_lifecycles(const std::string &variant_id, int count, int cpu) {

@@ -20,6 +20,11 @@ struct run_options {
 // Throws bench_error when the benchmark cannot run at all.
 run_result run_benchmark(const plan &p, const run_options &o, progress &prog);
 
+// The --memory mode: the marginal memory of `threads` idle threads of one
+// variant, measured in this fresh process (pinned to `cpu` unless -1) and
+// printed on one line for the parent benchmark to read.
+int run_memory_probe(const std::string &variant_id, int threads, int cpu);
+
 // The --lifecycles mode run under strace: `count` lifecycles of one variant
 // between the two markers, pinned to `cpu` if it is not -1. Returns the exit
 // status.

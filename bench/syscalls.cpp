@@ -2,77 +2,21 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <map>
-#include <spawn.h>
 #include <sstream>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
+#include "child_process.hpp"
 #include "threads.hpp"
-
-extern char **environ;
 
 namespace bench {
 namespace {
 
 constexpr char begin_marker[] = "clonert-bench:begin";
 constexpr char end_marker[] = "clonert-bench:end";
-
-std::string find_in_path(const char *program) {
-    const char *path = std::getenv("PATH");
-    std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        const std::string candidate = (dir.empty() ? "." : dir) + "/" + program;
-        if (access(candidate.c_str(), X_OK) == 0) return candidate;
-    }
-    return {};
-}
-
-struct temp_file {
-    std::string path;
-    explicit temp_file(const char *name) {
-        std::string pattern = std::string("/tmp/clonert-bench-") + name + "-XXXXXX";
-        const int fd = mkstemp(pattern.data());
-        if (fd < 0) throw bench_error(std::string("mkstemp: ") + std::strerror(errno));
-        close(fd);
-        path = pattern;
-    }
-    ~temp_file() { unlink(path.c_str()); }
-    temp_file(const temp_file &) = delete;
-    temp_file &operator=(const temp_file &) = delete;
-};
-
-std::string read_all(const std::string &path) {
-    std::ifstream in(path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
-}
-
-// Runs argv with stdout and stderr into `output`; returns the wait status.
-int run(const std::vector<std::string> &args, const std::string &output) {
-    std::vector<char *> argv;
-    for (const std::string &a : args) argv.push_back(const_cast<char *>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, output.c_str(),
-                                     O_WRONLY | O_TRUNC, 0);
-    posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = 0;
-    const int err = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (err != 0) throw bench_error("cannot run " + args[0] + ": " + std::strerror(err));
-    int status = 0;
-    waitpid(pid, &status, 0);
-    return status;
-}
 
 // The system call a line of `strace -f` output records, or "" for lines that
 // record none: "+++ exited +++", "--- SIG... ---", and "<... x resumed>"
@@ -134,18 +78,18 @@ syscall_result count_syscalls(const std::string &self, const std::string &varian
     syscall_result r;
     r.lifecycles = lifecycles;
     temp_file trace("strace"), output("output");
-    const std::vector<std::string> args{find_in_path("strace"), "-f", "-qq", "-o", trace.path,
+    const std::vector<std::string> args{find_in_path("strace"), "-f", "-qq", "-o", trace.path(),
                                         "--", self, "--lifecycles", variant_id,
                                         std::to_string(lifecycles), "--cpu",
                                         std::to_string(cpu)};
-    const int status = run(args, output.path);
+    const int status = run_program(args, output);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         r.note = "strace failed (wait status " + std::to_string(status) + "): " +
-                 last_lines(read_all(output.path), 3);
+                 last_lines(output.contents(), 3);
         return r;  // e.g. ptrace forbidden here: say so, do not guess
     }
     bool complete = false;
-    const std::map<std::string, long> counts = count_between_markers(trace.path, complete);
+    const std::map<std::string, long> counts = count_between_markers(trace.path(), complete);
     if (!complete)
         throw bench_error("strace output for " + variant_id + " lacks the lifecycle markers");
     long total = 0;

@@ -1,10 +1,15 @@
 #include "threads.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <fstream>
+#include <malloc.h>
 #include <sched.h>
 #include <string>
+#include <string_view>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -65,18 +70,62 @@ usage usage_now() {
     return {r.ru_minflt, r.ru_nvcsw + r.ru_nivcsw};
 }
 
-// Resident bytes of the whole process (proc(5), /proc/pid/statm "resident").
+// /proc files are read with read(2) into a static buffer: no malloc, so that
+// reading them cannot move the heap (and the RSS) between two readings.
+char proc_buffer[64 * 1024];
+
+// Calls `chunk(text, length)` for successive pieces of the file.
+template <class Chunk>
+bool read_proc(const char *path, Chunk chunk) {
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    for (ssize_t n; (n = read(fd, proc_buffer, sizeof proc_buffer)) > 0;)
+        chunk(proc_buffer, static_cast<std::size_t>(n));
+    close(fd);
+    return true;
+}
+
+// Calls `line(text, length)` for each line of the file (without its '\n');
+// lines longer than the carry buffer are cut, which the files read here,
+// whose lines are short, never need.
+template <class Line>
+bool read_proc_lines(const char *path, Line line) {
+    static char carry[512];
+    std::size_t carried = 0;
+    const bool ok = read_proc(path, [&](const char *text, std::size_t n) {
+        for (std::size_t start = 0; start < n;) {
+            const char *end = static_cast<const char *>(std::memchr(text + start, '\n', n - start));
+            const std::size_t len = end ? static_cast<std::size_t>(end - text) - start : n - start;
+            const std::size_t room = std::min(len, sizeof carry - carried);
+            std::memcpy(carry + carried, text + start, room);
+            carried += room;
+            if (end == nullptr) break;
+            line(carry, carried);
+            carried = 0;
+            start += len + 1;
+        }
+    });
+    if (carried > 0) line(carry, carried);
+    return ok;
+}
+
+// Resident bytes of the whole process, from /proc/self/smaps_rollup, which
+// the kernel computes by walking the page tables at the time of the read.
+// (/proc/self/statm is cheaper, but since Linux 6.2 it reads per-CPU
+// batched counters, mm->rss_stat, without folding them: an approximation.)
 double resident_bytes() {
-    std::ifstream statm("/proc/self/statm");
-    long size = 0, resident = 0;
-    statm >> size >> resident;
-    return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+    long kib = 0;
+    read_proc_lines("/proc/self/smaps_rollup", [&](const char *text, std::size_t n) {
+        if (n > 4 && std::memcmp(text, "Rss:", 4) == 0) kib = std::strtol(text + 4, nullptr, 10);
+    });
+    return static_cast<double>(kib) * 1024;
 }
 
 double mapping_count() {
-    std::ifstream maps("/proc/self/maps");
     double lines = 0;
-    for (std::string line; std::getline(maps, line);) ++lines;
+    read_proc("/proc/self/maps", [&](const char *text, std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) lines += text[i] == '\n';
+    });
     return lines;
 }
 
@@ -176,11 +225,11 @@ burst_sample burst(int threads) {
     return b;
 }
 
-// True once all `created` children have checked in (and so have touched
-// their stacks); false after ten seconds.
-bool wait_for_arrivals(const gate &g, int created) {
+// True once `expected` children in all have checked in at the gate (and so
+// have touched their stacks); false after ten seconds.
+bool wait_for_arrivals(const gate &g, int expected) {
     const std::uint64_t deadline = raw::ticks() + static_cast<std::uint64_t>(10e6 * ticks_per_us());
-    while (__atomic_load_n(&g.arrived, __ATOMIC_ACQUIRE) < created) {
+    while (__atomic_load_n(&g.arrived, __ATOMIC_ACQUIRE) < expected) {
         if (raw::ticks() > deadline) return false;
         sched_yield();  // pinned to one CPU, the children run only when we yield
     }
@@ -192,7 +241,8 @@ template <class T>
 bool create_idle(std::vector<typename T::handle> &handles, gate &g, memory_sample &m,
                  std::size_t first_slot) {
     m.created = create_gated<T>(handles, g, m.error, first_slot);
-    m.timed_out = !wait_for_arrivals(g, m.created);
+    // The gate counts the arrivals of earlier batches too.
+    m.timed_out = !wait_for_arrivals(g, static_cast<int>(first_slot) + m.created);
     return m.created == static_cast<int>(handles.size()) && !m.timed_out;
 }
 
@@ -207,9 +257,13 @@ memory_sample idle_memory(int threads) {
         second(static_cast<std::size_t>(threads));
     gate g;
     memory_sample m, measured;
+    // Earlier experiments freed much of the heap: give it back now, so that
+    // what the threads allocate (their DTVs) shows as it would in a fresh
+    // process rather than filling old holes.
+    malloc_trim(0);
     if (create_idle<T>(first, g, m, 0)) {
-        const double rss_before = resident_bytes();
         const double maps_before = mapping_count();
+        const double rss_before = resident_bytes();
         if (create_idle<T>(second, g, measured, first.size())) {
             measured.rss_bytes = (resident_bytes() - rss_before) / threads;
             measured.mappings = (mapping_count() - maps_before) / threads;
