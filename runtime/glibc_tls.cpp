@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <clocale>
 #include <cstdlib>
+#include <csignal>
 #include <cstring>
 #include <ctype.h>
 #include <dlfcn.h>
@@ -268,6 +269,12 @@ tls_layout build() {
         found_libc |= m.is_libc;
     }
     expect(found_libc, "errno is not in any static TLS block");
+
+    sigset_t all;
+    sigfillset(&all);
+    l.setxid_signal = __SIGRTMIN + 1;
+    expect(SIGRTMIN == __SIGRTMIN + 2 && !sigismember(&all, l.setxid_signal),
+           "glibc does not reserve __SIGRTMIN + 1 (SIGSETXID) as clonert expects");
 
     l.rseq_length = __rseq_size > 0 ? rseq_registered_length : 0;
     l.call_tls_dtors = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "__call_tls_dtors"));

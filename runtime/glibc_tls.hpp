@@ -62,6 +62,12 @@ public:
     std::ptrdiff_t ctype_offsets[3]{};    // __ctype_b, tolower, toupper pointers
     long robust_futex_offset = 0;         // robust_list_head.futex_offset
     void (*call_tls_dtors)() = nullptr;   // runs thread_local destructors
+    // glibc keeps two realtime signals for itself (nptl/pthreadP.h: SIGCANCEL
+    // = __SIGRTMIN, SIGSETXID = __SIGRTMIN + 1) and strips them from every
+    // mask a program sets through it (sigprocmask, sigfillset, sigwait), so
+    // no thread can block them. credentials.cpp shares SIGSETXID to reach
+    // clonert threads when the process changes its credentials.
+    int setxid_signal = 0;
     std::string glibc_version;
 
     // Parent side, before clone: lay out a new thread's control block and TLS

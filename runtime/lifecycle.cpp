@@ -15,6 +15,7 @@
 #include <linux/futex.h>
 #include <new>
 #include <string>
+#include <vector>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <system_error>
@@ -39,6 +40,7 @@ struct clonert_thread {
     char name[16];
     bool has_affinity;
     cpu_set_t affinity;
+    clonert_thread *prev, *next;  // the list of live threads
 };
 
 namespace clonert {
@@ -57,6 +59,36 @@ constexpr unsigned long thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE
                                        CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
 
 thread_local clonert_thread *current = nullptr;
+
+// The threads clonert has started and that have not yet ended, so that
+// credentials.cpp can reach each one. A spin lock: every critical section is
+// a few pointer updates, and no signal handler takes it.
+struct live_threads {
+    std::atomic<bool> busy{false};
+    clonert_thread head{};  // sentinel of a circular list
+
+    live_threads() { head.prev = head.next = &head; }
+    void lock() {
+        while (busy.exchange(true, std::memory_order_acquire))
+            while (busy.load(std::memory_order_relaxed)) sched_yield();
+    }
+    void unlock() { busy.store(false, std::memory_order_release); }
+    void insert(clonert_thread *t) {
+        lock();
+        t->next = &head;
+        t->prev = head.prev;
+        head.prev->next = t;
+        head.prev = t;
+        unlock();
+    }
+    void remove(clonert_thread *t) {
+        lock();
+        t->prev->next = t->next;
+        t->next->prev = t->prev;
+        unlock();
+    }
+};
+live_threads live;
 
 [[noreturn]] void fail(int err, const std::string &what) {
     throw std::system_error(err, std::generic_category(), "clonert: " + what);
@@ -95,6 +127,7 @@ void wait_until_gone(const clonert_thread *t) {
 }
 
 void end_thread(clonert_thread *t) {
+    live.remove(t);
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel)) {
         CLONERT_TRACE("exit: joinable thread ends; the kernel clears its join word");
@@ -179,9 +212,11 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
                   static_cast<void *>(word));
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
     const thread_memory memory = t->memory;  // a detached thread may free t at once
+    live.insert(t);  // with a TID of 0 until the kernel writes it
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
                                        reinterpret_cast<void *>(t->memory.tp), word);
     if (tid < 0) {
+        live.remove(t);
         destroy(t->payload);
         release_thread_memory(memory, *t->layout);
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
@@ -231,6 +266,23 @@ clonert_thread *current_thread() noexcept {
 }
 
 pid_t current_tid() noexcept { return glibc::current_tid(); }
+
+std::size_t live_thread_tids(std::vector<pid_t> &tids) {
+    std::size_t starting = 0;
+    live.lock();
+    try {
+        for (clonert_thread *t = live.head.next; t != &live.head; t = t->next) {
+            const pid_t tid = __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
+            if (tid == 0) ++starting;
+            else tids.push_back(tid);
+        }
+    } catch (...) {
+        live.unlock();
+        throw;
+    }
+    live.unlock();
+    return starting;
+}
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
 

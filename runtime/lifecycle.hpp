@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <sched.h>
 #include <sys/types.h>
+#include <vector>
 
 #include "clonert/clonert.h"
 
@@ -61,6 +62,11 @@ void set_thread_result(clonert_thread *thread, void *result) noexcept;
 clonert_thread *current_thread() noexcept;
 pid_t thread_tid(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
+
+// Appends the TIDs of the threads clonert has started and that have not
+// ended; returns how many more are being started right now (their clone has
+// not yet returned). Raw backend only: glibc reaches pthreads itself.
+std::size_t live_thread_tids(std::vector<pid_t> &tids);
 
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;
