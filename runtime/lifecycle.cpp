@@ -40,6 +40,7 @@ struct clonert_thread {
     char name[16];
     bool has_affinity;
     cpu_set_t affinity;
+    std::atomic<int> start_gate;  // a thread with a CPU set waits here (gate_*)
     clonert_thread *prev, *next;  // the list of live threads
 };
 
@@ -47,6 +48,7 @@ namespace clonert {
 namespace {
 
 enum : int { joinable = 0, finished = 1, detached = 2 };
+enum : int { gate_closed = 0, gate_open = 1, gate_abort = 2 };
 
 // The flags every clonert thread is made with (clone(2)): share the address
 // space, filesystem information, file descriptors and signal handlers, be a
@@ -144,12 +146,25 @@ void end_thread(clonert_thread *t) {
     unmap_self(t);
 }
 
+// A thread given a CPU set waits until its creator has applied the set with
+// sched_setaffinity(2) -- so that it never runs user code on another CPU, and
+// so that a set the kernel refuses fails the creation with EINVAL, as
+// pthread_create does (glibc likewise starts such threads stopped:
+// nptl/pthread_create.c, stopped_start). Returns false if told to give up.
+bool pass_start_gate(clonert_thread *t) {
+    int gate;
+    while ((gate = t->start_gate.load(std::memory_order_acquire)) == gate_closed)
+        arch::syscall(SYS_futex, reinterpret_cast<long>(&t->start_gate), FUTEX_WAIT_PRIVATE,
+                      gate_closed, 0);
+    return gate == gate_open;
+}
+
 int thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
     t->layout->start_in_child(t->memory.tp);
     current = t;
+    if (t->has_affinity && !pass_start_gate(t)) return 0;  // the creator reclaims it all
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
-    if (t->has_affinity) sched_setaffinity(0, sizeof t->affinity, &t->affinity);
     CLONERT_TRACE("start: thread running on its own stack and TLS");
     t->run(t->payload);
     t->layout->finish_in_child();  // thread_local destructors, on this thread
@@ -196,11 +211,36 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     t->name[sizeof t->name - 1] = '\0';
     t->has_affinity = a.has_affinity;
     if (a.has_affinity) t->affinity = a.affinity;
+    t->start_gate.store(gate_closed, std::memory_order_relaxed);
     if (a.detached) t->state.store(detached, std::memory_order_relaxed);
     return t;
 }
 
 void *payload_of(clonert_thread *t) noexcept { return t->payload; }
+
+namespace {
+
+// The creator's half of the start gate (see pass_start_gate): t is still
+// waiting, so nothing of it can have been freed yet.
+void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
+    if (sched_setaffinity(tid, sizeof t->affinity, &t->affinity) == 0) {
+        t->start_gate.store(gate_open, std::memory_order_release);  // t is the thread's from here
+        arch::syscall(SYS_futex, reinterpret_cast<long>(&t->start_gate), FUTEX_WAKE_PRIVATE, 1);
+        return;
+    }
+    const int err = errno;
+    t->start_gate.store(gate_abort, std::memory_order_release);
+    arch::syscall(SYS_futex, reinterpret_cast<long>(&t->start_gate), FUTEX_WAKE_PRIVATE, 1);
+    wait_until_gone(t);
+    live.remove(t);
+    destroy(t->payload);
+    const thread_memory memory = t->memory;
+    release_thread_memory(memory, *t->layout);
+    fail(err == EINVAL ? EINVAL : EAGAIN,
+         std::string("sched_setaffinity of the new thread failed: ") + std::strerror(err));
+}
+
+}  // namespace
 
 void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
     t->run = run;
@@ -222,6 +262,7 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
     }
     if (!detached_at_start) t->tid = static_cast<pid_t>(tid);
+    if (t->has_affinity) apply_affinity(t, static_cast<pid_t>(tid), destroy);
     CLONERT_TRACE("clone: thread %ld started", tid);
 }
 

@@ -172,6 +172,10 @@ thread_memory acquire_thread_memory(const memory_request &request, const glibc::
     const auto end = reinterpret_cast<std::uintptr_t>(m.base + m.size);
     const std::uintptr_t area = (end - layout.area.size) & ~(layout.area.align - 1);
     m.top = reinterpret_cast<std::byte *>(area);
+    // prepare() counts on a fresh mapping being zero (struct pthread, each
+    // block's .tbss); a caller's stack may hold anything (glibc zeroes it
+    // too: nptl/allocatestack.c).
+    if (m.caller_owned) std::memset(m.top, 0, layout.area.size);
     try {
         m.tp = layout.prepare(m.top, m.reused, m.base, m.size, m.guard);
     } catch (const std::bad_alloc &) {
