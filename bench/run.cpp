@@ -143,13 +143,27 @@ std::string burst_failure(const thread_variant &v, int threads, const burst_samp
            std::strerror(b.error) + ". Limits here: " + thread_limits();
 }
 
+// The variants of one burst group in repetition `rep`, rotating. Variants
+// whose enter() empties clonert's stack cache form a group of their own,
+// measured after the others: interleaved, they would hand the cached clonert
+// variants an empty cache (in a burst, unlike one thread at a time, a warm-up
+// lifecycle cannot refill it).
+std::vector<std::size_t> burst_order(int rep, bool cache_emptying) {
+    const auto &variants = thread_variants();
+    std::vector<std::size_t> order;
+    for (const std::size_t i : rotation(rep, variants.size()))
+        if (variants[i].empties_cache == cache_emptying) order.push_back(i);
+    return order;
+}
+
 // One untimed burst of the largest size per variant: the first time a
 // process holds that many threads the kernel grows its caches (task and VMA
 // slabs, page tables, pid structures), and whichever variant ran first would
 // pay for it.
-void warm_up_bursts(const plan &p, progress &prog) {
+void warm_up_bursts(const plan &p, bool cache_emptying, progress &prog) {
     if (p.bursts.empty()) return;
-    for (const thread_variant &v : thread_variants()) {
+    for (const std::size_t i : burst_order(0, cache_emptying)) {
+        const thread_variant &v = thread_variants()[i];
         v.enter();
         v.burst(p.bursts.back().threads);  // a failure shows again, and is reported, below
         v.leave();
@@ -157,41 +171,53 @@ void warm_up_bursts(const plan &p, progress &prog) {
     }
 }
 
-void burst_rounds(std::vector<variant_result> &results, const plan &p, progress &prog) {
-    const auto &variants = thread_variants();
-    warm_up_bursts(p, prog);
-    for (const burst_size &size : p.bursts) {
-        std::vector<std::vector<double>> create(variants.size()), join(variants.size()),
-            total(variants.size());
-        std::vector<std::string> failures(variants.size());
-        for (int rep = 0; rep < size.repetitions; ++rep) {
-            for (const std::size_t i : rotation(rep, variants.size())) {
-                prog.advance("bursts");
-                if (!failures[i].empty()) continue;  // it failed once: do not insist
-                variants[i].enter();
-                const burst_sample b = variants[i].burst(size.threads);
-                variants[i].leave();
-                if (b.created < size.threads) {
-                    failures[i] = burst_failure(variants[i], size.threads, b);
-                    prog.say(failures[i]);
-                    continue;
-                }
-                create[i].push_back(b.create_all);
-                join[i].push_back(b.join_all);
-                total[i].push_back(b.create_all + b.join_all);
-            }
-        }
-        for (std::size_t i = 0; i < variants.size(); ++i) {
-            burst_result r;
-            r.threads = size.threads;
-            r.repetitions = static_cast<int>(total[i].size());
-            r.create_all = median(create[i]);
-            r.join_all = median(join[i]);
-            r.total = median(total[i]);
-            r.failure = failures[i];
-            results[i].bursts.push_back(r);
-        }
+// The samples of one burst size.
+struct burst_tally {
+    std::vector<double> create, join, total;
+    std::string failure;
+};
+
+void one_burst(std::size_t i, int threads, burst_tally &tally, progress &prog) {
+    const thread_variant &v = thread_variants()[i];
+    prog.advance("bursts");
+    if (!tally.failure.empty()) return;  // it failed once: do not insist
+    v.enter();
+    const burst_sample b = v.burst(threads);
+    v.leave();
+    if (b.created < threads) {
+        tally.failure = burst_failure(v, threads, b);
+        prog.say(tally.failure);
+        return;
     }
+    tally.create.push_back(b.create_all);
+    tally.join.push_back(b.join_all);
+    tally.total.push_back(b.create_all + b.join_all);
+}
+
+burst_result summarize_bursts(int threads, burst_tally &tally) {
+    burst_result r;
+    r.threads = threads;
+    r.repetitions = static_cast<int>(tally.total.size());
+    r.create_all = median(tally.create);
+    r.join_all = median(tally.join);
+    r.total = median(tally.total);
+    r.failure = tally.failure;
+    return r;
+}
+
+void burst_rounds(std::vector<variant_result> &results, const plan &p, progress &prog) {
+    const std::size_t n = thread_variants().size();
+    std::vector<std::vector<burst_tally>> tallies(p.bursts.size(), std::vector<burst_tally>(n));
+    for (const bool cache_emptying : {false, true}) {
+        warm_up_bursts(p, cache_emptying, prog);
+        for (std::size_t s = 0; s < p.bursts.size(); ++s)
+            for (int rep = 0; rep < p.bursts[s].repetitions; ++rep)
+                for (const std::size_t i : burst_order(rep, cache_emptying))
+                    one_burst(i, p.bursts[s].threads, tallies[s][i], prog);
+    }
+    for (std::size_t s = 0; s < p.bursts.size(); ++s)
+        for (std::size_t i = 0; i < n; ++i)
+            results[i].bursts.push_back(summarize_bursts(p.bursts[s].threads, tallies[s][i]));
 }
 
 // One variant's memory, measured in a fresh process (--memory mode): in this

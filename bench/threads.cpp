@@ -287,8 +287,8 @@ void cache_restore() { clonert_set_stack_cache_size(saved_cache_limit); }
 template <template <body_fn> class V>
 constexpr thread_variant make(const char *id, const char *label, const char *what,
                               void (*enter)() = nothing, void (*leave)() = nothing) {
-    return {id, label, what, enter, leave, &latency_block<V>, &burst<V>, &idle_memory<V>,
-            &lifecycles<V>};
+    return {id, label, what, enter, leave, enter == cache_off, &latency_block<V>, &burst<V>,
+            &idle_memory<V>, &lifecycles<V>};
 }
 
 }  // namespace

@@ -49,6 +49,9 @@ struct thread_variant {
     // Process-wide settings around this variant's work (the stack cache).
     void (*enter)();
     void (*leave)();
+    // enter() empties clonert's stack cache, which the other clonert
+    // variants would then find cold.
+    bool empties_cache;
     // `iterations` timed create+join, after `warmup` untimed ones.
     void (*latency_block)(latency_samples &out, int iterations, int warmup);
     burst_sample (*burst)(int threads);
