@@ -8,6 +8,7 @@
 
 #include "glibc_tls.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <clocale>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <gnu/libc-version.h>
 #include <link.h>
 #include <locale.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <sys/rseq.h>
 #include <sys/syscall.h>
@@ -44,6 +46,7 @@ constexpr pthread_layout glibc_2_36{
     .robust_head = header_size + 32,
     .stackblock = header_size + 976,
     .rseq_area = header_size + 1632,
+    .start_routine = header_size + 888,
 };
 constexpr const char *known_versions[] = {"2.36"};
 
@@ -58,6 +61,10 @@ union dtv_entry {
     } pointer;
 };
 void *const dtv_unallocated = reinterpret_cast<void *>(-1L);
+
+// What clonert stores in struct pthread.start_routine to recognise its own
+// threads (glibc reads that field only in start_thread, which ours never run).
+void *clonert_mark() { return reinterpret_cast<void *>(&clonert_mark); }
 
 // struct rseq_area is 32 bytes; glibc registers all of it (rseq-internal.h).
 constexpr std::size_t rseq_registered_length = 32;
@@ -112,6 +119,7 @@ void check_published(const pthread_layout &pd) {
                                 ", clonert expects " + std::to_string(pd.size));
     expect_offset("_thread_db_pthread_tid", pd.tid);
     expect_offset("_thread_db_pthread_list", pd.list);
+    expect_offset("_thread_db_pthread_start_routine", pd.start_routine);
     expect_offset("_thread_db_pthread_dtvp", tp_minus_pthread(pd) + arch::tcb_dtv);
     const std::ptrdiff_t rseq = static_cast<std::ptrdiff_t>(pd.rseq_area) - tp_minus_pthread(pd);
     expect(__rseq_offset == rseq, "__rseq_offset is " + std::to_string(__rseq_offset) +
@@ -262,13 +270,25 @@ tls_layout build() {
     l.ctype_offsets[0] = offset_from_tp(__ctype_b_loc());
     l.ctype_offsets[1] = offset_from_tp(__ctype_tolower_loc());
     l.ctype_offsets[2] = offset_from_tp(__ctype_toupper_loc());
-    bool found_libc = false;
+    const tls_module *libc = nullptr;
     for (tls_module &m : l.modules) {
         m.is_libc = m.tp_offset <= l.errno_offset &&
                     l.errno_offset < m.tp_offset + static_cast<std::ptrdiff_t>(m.block_size);
-        found_libc |= m.is_libc;
+        if (m.is_libc) libc = &m;
     }
-    expect(found_libc, "errno is not in any static TLS block");
+    expect(libc != nullptr, "errno is not in any static TLS block");
+    // Each through its public accessor, so no private offset is needed.
+    // (The resolver state _res is one global shared by all threads in glibc:
+    // nothing per thread to reset.)
+    const tls_layout::byte_range resets[] = {{l.errno_offset, sizeof(int)},
+                                             {offset_from_tp(__h_errno_location()), sizeof(int)}};
+    for (const auto &r : resets) {
+        expect(libc->tp_offset <= r.tp_offset &&
+                   r.tp_offset + static_cast<std::ptrdiff_t>(r.size) <=
+                       libc->tp_offset + static_cast<std::ptrdiff_t>(libc->block_size),
+               "errno and h_errno are not both in libc's TLS block");
+        l.libc_resets.push_back(r);
+    }
 
     sigset_t all;
     sigfillset(&all);
@@ -287,6 +307,8 @@ struct outcome {
     tls_layout layout;
     std::string error;
 };
+
+std::atomic<const tls_layout *> ready{nullptr};
 
 const outcome &checked() {
     static const outcome result = [] {
@@ -310,6 +332,7 @@ const outcome &checked() {
         }
         return o;
     }();
+    if (result.error.empty()) ready.store(&result.layout, std::memory_order_release);
     return result;
 }
 
@@ -321,10 +344,27 @@ const tls_layout &layout() {
     return o.layout;
 }
 
+const tls_layout *layout_if_ready() noexcept { return ready.load(std::memory_order_acquire); }
+
 pid_t current_tid() noexcept {
     const outcome &o = checked();
     if (!o.error.empty()) return static_cast<pid_t>(syscall(SYS_gettid));
     return *o.layout.tid_word(arch::thread_pointer());
+}
+
+// On reuse, the parts of libc's block listed in libc_resets get their bytes
+// from libc's initial image (.tdata) or zero (.tbss), as in a new thread.
+void tls_layout::reset_libc_state(std::uintptr_t tp) const noexcept {
+    for (const tls_module &m : modules) {
+        if (!m.is_libc) continue;
+        for (const byte_range &r : libc_resets) {
+            auto *to = reinterpret_cast<std::byte *>(tp + r.tp_offset);
+            for (std::size_t i = 0; i < r.size; ++i) {
+                const std::size_t in_block = static_cast<std::size_t>(r.tp_offset - m.tp_offset) + i;
+                to[i] = in_block < m.image_size ? m.image[in_block] : std::byte{0};
+            }
+        }
+    }
 }
 
 std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stackblock,
@@ -362,7 +402,7 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
         std::memcpy(block, m.image, m.image_size);
         if (reused) std::memset(block + m.image_size, 0, m.block_size - m.image_size);
     }
-    if (reused) field<int>(reinterpret_cast<void *>(tp), errno_offset) = 0;
+    if (reused) reset_libc_state(tp);
     // The ctype table pointers start as zero in libc's image; isalpha() and
     // printf("%f") crash until they are set. Copy the parent's so that even a
     // signal handler in the child's first instruction finds valid tables;
@@ -374,6 +414,7 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
     dtv_slot(tp) = dtv;
     field<int>(self, pd.multiple_threads) = 1;  // x86 atomics skip `lock` when 0
     arch::init_tcb_header(tp, parent_tp);
+    field<void *>(self, pd.start_routine) = clonert_mark();
     // fork() unlinks the forking thread's `list` entry: a self-loop is an
     // empty list it can unlink safely.
     void *list = self + pd.list;
@@ -395,6 +436,10 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
     return tp;
 }
 
+bool tls_layout::made_by_clonert(pthread_t thread) const noexcept {
+    return field<void *>(reinterpret_cast<void *>(thread), pd.start_routine) == clonert_mark();
+}
+
 void tls_layout::start_in_child(std::uintptr_t tp) const noexcept {
     char *self = pthread_of(tp);
     // The kernel walks this list when the thread dies, releasing robust
@@ -407,6 +452,14 @@ void tls_layout::start_in_child(std::uintptr_t tp) const noexcept {
         if (r != 0) field<int>(self, pd.rseq_area + 4) = rseq_cpu_id_registration_failed;
     }
     uselocale(LC_GLOBAL_LOCALE);  // sets the locale and the ctype tables
+}
+
+void tls_layout::finish_in_child() const noexcept {
+    call_tls_dtors();
+    // A pending dlerror() message is malloc'd per thread; the second call
+    // frees what the first returned (dlfcn/dlerror.c).
+    while (dlerror() != nullptr) {
+    }
 }
 
 void tls_layout::unregister_in_child(std::uintptr_t tp) const noexcept {

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <pthread.h>
 #include <sys/types.h>
 #include <vector>
 
@@ -30,6 +31,8 @@ struct pthread_layout {
     std::size_t stackblock;         // void *stackblock, then stackblock_size,
                                     // guardsize, reported_guardsize (size_t each)
     std::size_t rseq_area;          // struct rseq_area (32 bytes, aligned 32)
+    std::size_t start_routine;      // void *(*start_routine)(void *): glibc's own
+                                    // threads only; clonert marks its threads here
 };
 
 // One module's static TLS block: where its initial image is, and where its
@@ -59,6 +62,14 @@ public:
     std::vector<tls_module> modules;
     std::size_t rseq_length = 0;          // 0: glibc did not register rseq
     std::ptrdiff_t errno_offset = 0;      // errno, from the thread pointer
+    // Parts of libc's block that a reused thread gets afresh from the image
+    // (errno, h_errno); the rest of that block is
+    // kept for malloc's sake (see prepare()).
+    struct byte_range {
+        std::ptrdiff_t tp_offset;
+        std::size_t size;
+    };
+    std::vector<byte_range> libc_resets;
     std::ptrdiff_t ctype_offsets[3]{};    // __ctype_b, tolower, toupper pointers
     long robust_futex_offset = 0;         // robust_list_head.futex_offset
     void (*call_tls_dtors)() = nullptr;   // runs thread_local destructors
@@ -79,12 +90,15 @@ public:
     std::uintptr_t prepare(std::byte *area_base, bool reused, void *stackblock,
                            std::size_t stackblock_size, std::size_t guard_size) const;
 
+    void reset_libc_state(std::uintptr_t tp) const noexcept;
+
     // Child side, first thing in the new thread: the registrations only the
     // thread itself can make (robust list, rseq) and the global locale.
     void start_in_child(std::uintptr_t tp) const noexcept;
 
-    // Child side, last thing: run the thread's thread_local destructors.
-    void finish_in_child() const noexcept { call_tls_dtors(); }
+    // Child side, last thing: run the thread's thread_local destructors and
+    // drop per-thread libc state the next user of this memory must not see.
+    void finish_in_child() const noexcept;
 
     // Frees what glibc attached to a dead (or exiting) thread's DTV: the
     // blocks of dlopened modules and the DTV itself.
@@ -100,12 +114,21 @@ public:
     pid_t *tid_word(std::uintptr_t tp) const noexcept {
         return reinterpret_cast<pid_t *>(pthread_of(tp) + pd.tid);
     }
+
+    // True if `thread` (a pthread_t, i.e. a struct pthread *) is a thread
+    // clonert made: prepare() leaves a mark where glibc keeps the start
+    // routine of its own threads.
+    bool made_by_clonert(pthread_t thread) const noexcept;
 };
 
 // The layout, worked out and checked once, on first use. Throws
 // std::system_error (ENOTSUP) naming the glibc version and the failed check
 // if this glibc is not one clonert can make threads for.
 const tls_layout &layout();
+
+// The layout if it has already been worked out and passed its checks, else
+// nullptr; never starts the work (which creates a pthread).
+const tls_layout *layout_if_ready() noexcept;
 
 // The calling thread's TID from glibc's own struct pthread (no system call),
 // or from gettid() where the layout could not be verified.

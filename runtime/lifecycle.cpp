@@ -139,7 +139,7 @@ void end_thread(clonert_thread *t) {
         t->layout->release(t->memory.tp);
         return;
     }
-    if (cache_own_memory(t->memory)) {
+    if (cache_own_memory(t->memory, *t->layout)) {
         CLONERT_TRACE("exit: detached thread leaves its memory to the cache");
         return;  // reusable once the kernel clears the join word, after exit
     }
@@ -250,8 +250,13 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
                   "CHILD_CLEARTID), stack top %p, tls %#lx, join word %p",
                   thread_flags, stack_top, static_cast<unsigned long>(t->memory.tp),
                   static_cast<void *>(word));
+    // Once clone returns, a detached thread may already have ended and given
+    // its memory (t included) to the cache or back to the kernel: read now
+    // what is needed after. A thread with a CPU set waits at its start gate,
+    // so t stays valid for apply_affinity().
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
-    const thread_memory memory = t->memory;  // a detached thread may free t at once
+    const bool gated = t->has_affinity;
+    const thread_memory memory = t->memory;
     live.insert(t);  // with a TID of 0 until the kernel writes it
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
                                        reinterpret_cast<void *>(t->memory.tp), word);
@@ -262,7 +267,7 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
     }
     if (!detached_at_start) t->tid = static_cast<pid_t>(tid);
-    if (t->has_affinity) apply_affinity(t, static_cast<pid_t>(tid), destroy);
+    if (gated) apply_affinity(t, static_cast<pid_t>(tid), destroy);
     CLONERT_TRACE("clone: thread %ld started", tid);
 }
 

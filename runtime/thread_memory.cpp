@@ -59,9 +59,12 @@ struct stack_cache {
         bytes += m.size;
     }
 
+    // Removes entry i, keeping the others in the order they were cached
+    // (oldest first), so that eviction takes the oldest.
     entry take(std::size_t i) {
         entry e = entries[i];
-        entries[i] = entries[--count];
+        for (std::size_t j = i + 1; j < count; ++j) entries[j - 1] = entries[j];
+        --count;
         bytes -= e.size;
         return e;
     }
@@ -75,7 +78,9 @@ bool take_cached(std::size_t size, std::size_t guard, const glibc::tls_layout &l
                  thread_memory &out) {
     stack_cache &cache = stack_cache::instance();
     std::lock_guard<std::mutex> hold(cache.lock);
-    for (std::size_t i = 0; i < cache.count; ++i) {
+    // Newest first: the most recently used stack is the likeliest still in
+    // the CPU's caches.
+    for (std::size_t i = cache.count; i-- > 0;) {
         const auto &e = cache.entries[i];
         if (e.size == size && e.guard == guard && thread_gone(layout, e.tp)) {
             const auto taken = cache.take(i);
@@ -189,29 +194,52 @@ thread_memory acquire_thread_memory(const memory_request &request, const glibc::
     return m;
 }
 
+namespace {
+
+// Puts m in the cache, making room by evicting mappings of finished threads
+// (oldest first) if it must: a cache full of one stack size must not turn
+// away every thread of another size, each of which would then leave its
+// malloc state behind (see glibc_tls.hpp). Returns false if m does not fit
+// even in an empty cache; `evicted` receives what the caller must unmap.
+bool cache_with_eviction(const thread_memory &m, const glibc::tls_layout &layout,
+                         thread_memory *evicted, std::size_t &evicted_count) {
+    stack_cache &cache = stack_cache::instance();
+    std::lock_guard<std::mutex> hold(cache.lock);
+    if (m.size > cache.limit) return false;
+    for (std::size_t i = 0; !cache.has_room(m.size) && i < cache.count;) {
+        if (!thread_gone(layout, cache.entries[i].tp)) {
+            ++i;
+            continue;
+        }
+        const auto e = cache.take(i);
+        evicted[evicted_count++] = {e.base, e.size, e.guard, false, true, e.tp, nullptr};
+    }
+    if (!cache.has_room(m.size)) return false;
+    cache.push(m);
+    return true;
+}
+
+}  // namespace
+
 void release_thread_memory(const thread_memory &m, const glibc::tls_layout &layout) noexcept {
     if (m.caller_owned) {
         layout.release(m.tp);
         return;
     }
-    stack_cache &cache = stack_cache::instance();
-    {
-        std::lock_guard<std::mutex> hold(cache.lock);
-        if (cache.has_room(m.size)) {
-            cache.push(m);  // keeps its DTV for the next thread
-            return;
-        }
-    }
-    unmap(m, layout);
+    thread_memory evicted[stack_cache::slots];
+    std::size_t n = 0;
+    const bool cached = cache_with_eviction(m, layout, evicted, n);  // keeps its DTV for reuse
+    for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], layout);
+    if (!cached) unmap(m, layout);
 }
 
-bool cache_own_memory(const thread_memory &m) noexcept {
+bool cache_own_memory(const thread_memory &m, const glibc::tls_layout &layout) noexcept {
     if (m.caller_owned) return false;
-    stack_cache &cache = stack_cache::instance();
-    std::lock_guard<std::mutex> hold(cache.lock);
-    if (!cache.has_room(m.size)) return false;
-    cache.push(m);
-    return true;
+    thread_memory evicted[stack_cache::slots];
+    std::size_t n = 0;
+    const bool cached = cache_with_eviction(m, layout, evicted, n);
+    for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], layout);
+    return cached;
 }
 
 std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {

@@ -45,9 +45,9 @@ void release_thread_memory(const thread_memory &memory, const glibc::tls_layout 
 
 // Called by a detached thread on its own memory, just before it exits: puts
 // the mapping in the cache, where it stays unusable until the kernel clears
-// the join word. Returns false if the cache is full (the thread must then
-// unmap its memory itself).
-bool cache_own_memory(const thread_memory &memory) noexcept;
+// the join word. Returns false if the cache cannot take it (the thread must
+// then unmap its memory itself).
+bool cache_own_memory(const thread_memory &memory, const glibc::tls_layout &layout) noexcept;
 
 // The most the cache may hold, in bytes of mapping; 0 disables it. Returns
 // the previous limit. Shrinking does not unmap what is already cached until
