@@ -54,6 +54,7 @@ target_check unmeasured(const std::string &name, const variant_result &v, const 
     target_check t;
     t.name = name;
     t.variant = v.label;
+    t.variant_id = v.id;
     t.detail = why;
     return t;
 }
@@ -65,6 +66,7 @@ target_check latency_target(const variant_result &v, const variant_result &pthre
     target_check t;
     t.name = "create+join";
     t.variant = v.label;
+    t.variant_id = v.id;
     t.unit = "us";
     const double c = v.pinned.create_join.p50, p = pthread.pinned.create_join.p50,
                  f = floor.pinned.create_join.p50;
@@ -88,6 +90,7 @@ target_check burst_target(const variant_result &v, const variant_result &pthread
     target_check t;
     t.name = name;
     t.variant = v.label;
+    t.variant_id = v.id;
     t.unit = "ms";
     t.measured = true;
     t.value = b->total / 1e6;
@@ -106,6 +109,7 @@ target_check memory_target(const variant_result &v, const variant_result &pthrea
     target_check t;
     t.name = name;
     t.variant = v.label;
+    t.variant_id = v.id;
     t.unit = "KiB";
     t.measured = true;
     t.value = v.memory.rss_bytes / 1024;
@@ -124,6 +128,7 @@ target_check syscall_target(const variant_result &v, const variant_result &pthre
     target_check t;
     t.name = name;
     t.variant = v.label;
+    t.variant_id = v.id;
     t.unit = "calls";
     t.measured = true;
     t.value = v.syscalls.total;
@@ -440,6 +445,7 @@ std::string to_json(const run_result &r) {
     j.key("targets").begin_array();
     for (const target_check &t : r.targets) {
         j.begin_object().field("name", t.name).field("variant", t.variant);
+        j.field("variant_id", t.variant_id);
         j.field("measured", t.measured).field("pass", t.pass).field("value", t.value);
         j.field("limit", t.limit).field("unit", t.unit).field("detail", t.detail).end_object();
     }
@@ -479,8 +485,8 @@ std::string to_csv(const run_result &r) {
     for (const target_check &t : r.targets) {
         if (!t.measured) continue;
         const std::string name = t.name;
-        c.row("target", t.variant, t.pass ? "PASS" : "MISS", name + " value", t.value, t.unit);
-        c.row("target", t.variant, t.pass ? "PASS" : "MISS", name + " limit", t.limit, t.unit);
+        c.row("target", t.variant_id, t.pass ? "PASS" : "MISS", name + " value", t.value, t.unit);
+        c.row("target", t.variant_id, t.pass ? "PASS" : "MISS", name + " limit", t.limit, t.unit);
     }
     return c.text;
 }

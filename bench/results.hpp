@@ -88,8 +88,9 @@ struct process_result {
 };
 
 struct target_check {
-    std::string name;              // "create+join", "burst 10000", ...
-    std::string variant;
+    std::string name;              // "create+join", "burst of 10000", ...
+    std::string variant;           // its label
+    std::string variant_id;
     bool measured = false;
     bool pass = false;
     double value = 0;

@@ -1,6 +1,7 @@
 #include "run.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -24,12 +25,21 @@ namespace bench {
 
 plan plan_for(const std::string &mode) {
     if (mode == "smoke")  // a few of everything: the test suite's check, also under qemu
-        return {"smoke", 20, 20, 10, 1, {{1, 2}, {10, 2}}, 10, 1, 5, 3};
-    if (mode == "quick")  // about 5 s natively on 2 CPUs
-        return {"quick", 3000, 2000, 100, 2, {{1, 50}, {10, 20}, {100, 10}, {1000, 3}, {10000, 1}},
-                1000, 1, 100, 50};
-    return {"default", 30000, 20000, 100, 2,
-            {{1, 200}, {10, 100}, {100, 30}, {1000, 10}, {10000, 5}}, 1000, 3, 100, 300};
+        return {.mode = "smoke", .pinned_iterations = 20, .unpinned_iterations = 20,
+                .block = 10, .warmup = 1, .bursts = {{1, 2}, {10, 2}}, .memory_threads = 10,
+                .memory_repetitions = 1, .strace_lifecycles = 5, .process_iterations = 3};
+    if (mode == "quick")  // 5-10 s natively on 2 CPUs
+        return {.mode = "quick", .pinned_iterations = 3000, .unpinned_iterations = 2000,
+                .block = 100, .warmup = 2,
+                .bursts = {{1, 50}, {10, 20}, {100, 10}, {1000, 3}, {10000, 1}},
+                .memory_threads = 1000, .memory_repetitions = 1, .strace_lifecycles = 100,
+                .process_iterations = 50};
+    // 25-40 s natively on 2 CPUs
+    return {.mode = "default", .pinned_iterations = 30000, .unpinned_iterations = 20000,
+            .block = 100, .warmup = 2,
+            .bursts = {{1, 200}, {10, 100}, {100, 30}, {1000, 10}, {10000, 5}},
+            .memory_threads = 1000, .memory_repetitions = 3, .strace_lifecycles = 100,
+            .process_iterations = 300};
 }
 
 namespace {
@@ -382,9 +392,9 @@ int run_memory_probe(const std::string &variant_id, int threads, int cpu) {
 int run_lifecycles(const std::string &variant_id, int count, int cpu) {
     const thread_variant *v = find_variant(variant_id);
     if (v == nullptr) throw bench_error("no variant called " + variant_id);
-    // Pinned, as the latency figures are: the parent then reaches its join
-    // before the child has run, so every variant's join waits (one futex
-    // call) instead of depending on how strace's stops fall.
+    // Pinned, as the latency figures are: the parent then nearly always
+    // reaches its join before the child has run, so the join waits (one futex
+    // call) for every variant alike, whatever strace's stops do to timing.
     if (cpu >= 0) pinning(cpu).pin();
     reserve_floor_stacks(1);
     v->enter();
