@@ -152,4 +152,6 @@ size_t clonert_set_stack_cache_size(size_t bytes) { return clonert::set_cache_li
 
 const char *clonert_refusal(void) { return clonert::refusal_reason(); }
 
+const char *clonert_backend(void) { return clonert::backend_name; }
+
 }  // extern "C"

@@ -368,7 +368,8 @@ void tls_layout::reset_libc_state(std::uintptr_t tp) const noexcept {
 }
 
 std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stackblock,
-                                   std::size_t stackblock_size, std::size_t guard_size) const {
+                                   std::size_t stackblock_size, std::size_t guard_size,
+                                   std::size_t reported_guard_size) const {
     const std::uintptr_t tp = reinterpret_cast<std::uintptr_t>(area_base) + area.tp_offset;
     const std::uintptr_t parent_tp = arch::thread_pointer();
     char *self = pthread_of(tp);
@@ -428,7 +429,7 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
     field<void *>(self, pd.stackblock) = stackblock;
     field<std::size_t>(self, pd.stackblock + 8) = stackblock_size;
     field<std::size_t>(self, pd.stackblock + 16) = guard_size;
-    field<std::size_t>(self, pd.stackblock + 24) = guard_size;
+    field<std::size_t>(self, pd.stackblock + 24) = reported_guard_size;
     // sched_getcpu() trusts a non-negative cpu_id; -1 says "not yet", -2
     // sends it to the system call (glibc's own states for this field).
     field<int>(self, pd.rseq_area + 4) =

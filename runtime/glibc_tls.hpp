@@ -88,7 +88,8 @@ public:
     // other block is copied afresh from its initial image. Returns the thread
     // pointer. Throws std::bad_alloc if the DTV cannot be allocated.
     std::uintptr_t prepare(std::byte *area_base, bool reused, void *stackblock,
-                           std::size_t stackblock_size, std::size_t guard_size) const;
+                           std::size_t stackblock_size, std::size_t guard_size,
+                           std::size_t reported_guard_size) const;
 
     void reset_libc_state(std::uintptr_t tp) const noexcept;
 

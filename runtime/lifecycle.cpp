@@ -178,6 +178,7 @@ int thread_entry(void *arg) {
 
 clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
                                std::size_t payload_align) {
+    check_attributes(a);
     const glibc::tls_layout &layout = glibc::layout();
     memory_request request;
     request.stack_size = a.stack_size;
@@ -331,6 +332,8 @@ std::size_t live_thread_tids(std::vector<pid_t> &tids) {
 }
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
+
+const char *const backend_name = "raw";
 
 const char *refusal_reason() noexcept {
     static const std::string reason = [] {

@@ -32,6 +32,10 @@ struct thread_attributes {
     cpu_set_t affinity;
 };
 
+// Throws std::system_error(EINVAL) naming what is wrong with a request that
+// cannot work on any backend (thread_attributes.cpp).
+void check_attributes(const thread_attributes &attributes);
+
 // Step 1: memory for a thread, its record, and `payload_size` bytes for the
 // caller to construct what the thread will run. Throws std::system_error.
 clonert_thread *reserve_thread(const thread_attributes &attributes, std::size_t payload_size,
@@ -70,6 +74,9 @@ std::size_t live_thread_tids(std::vector<pid_t> &tids);
 
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;
+
+// "raw" or "pthread".
+extern const char *const backend_name;
 
 // nullptr if this backend can make threads here, else why it refuses.
 const char *refusal_reason() noexcept;

@@ -81,6 +81,7 @@ struct reserved_block {
 
 clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
                                std::size_t payload_align) {
+    check_attributes(a);
     const std::size_t align = payload_align < alignof(reserved_block) ? alignof(reserved_block)
                                                                       : payload_align;
     const std::size_t header = (sizeof(reserved_block) + align - 1) / align * align;
@@ -171,6 +172,8 @@ pid_t thread_tid(const clonert_thread *t) noexcept { return t->tid; }
 pid_t current_tid() noexcept { return gettid_now(); }
 
 std::size_t set_cache_limit(std::size_t) noexcept { return 0; }  // glibc caches its own
+
+const char *const backend_name = "pthread";
 
 const char *refusal_reason() noexcept { return nullptr; }
 

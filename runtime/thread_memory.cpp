@@ -1,5 +1,6 @@
 #include "thread_memory.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -11,6 +12,7 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "arch.hpp"
 #include "trace.hpp"
 
 namespace clonert {
@@ -152,8 +154,6 @@ thread_memory acquire_thread_memory(const memory_request &request, const glibc::
                              " bytes) cannot hold the " + std::to_string(layout.area.size) +
                              "-byte TLS area and " + std::to_string(minimum_usable_stack) +
                              " bytes of stack");
-        if (reinterpret_cast<std::uintptr_t>(request.stack) % 16 != 0)
-            fail(EINVAL, "the provided stack is not 16-byte aligned");
         m.base = static_cast<std::byte *>(request.stack);
         m.size = request.stack_length;
         m.caller_owned = true;
@@ -163,13 +163,15 @@ thread_memory acquire_thread_memory(const memory_request &request, const glibc::
             fail(EINVAL, "a stack of " + std::to_string(stack) + " bytes cannot hold the " +
                              std::to_string(layout.area.size) + "-byte TLS area and " +
                              std::to_string(minimum_usable_stack) + " bytes of stack");
-        constexpr std::size_t largest = std::size_t{1} << 46;  // beyond any address space
-        if (stack > largest || request.guard_size > largest)
-            fail(EINVAL, "a stack or guard size beyond the address space");
+        // (Sizes beyond the address space were refused by check_attributes.)
         if (request.guard_size > stack)
             fail(EINVAL, "a guard of " + std::to_string(request.guard_size) +
                              " bytes is larger than the " + std::to_string(stack) + "-byte stack");
-        const std::size_t guard = round_up(request.guard_size, page_size());
+        // As glibc: the guard asked for is the one reported, but any guard
+        // is at least the architecture's minimum (64 KiB on aarch64).
+        m.reported_guard = round_up(request.guard_size, page_size());
+        const std::size_t guard =
+            m.reported_guard == 0 ? 0 : std::max(m.reported_guard, arch::minimum_guard);
         const std::size_t size = round_up(stack, page_size()) + guard;
         if (!take_cached(size, guard, layout, m)) map_fresh(size, guard, m);
     }
@@ -182,7 +184,7 @@ thread_memory acquire_thread_memory(const memory_request &request, const glibc::
     // too: nptl/allocatestack.c).
     if (m.caller_owned) std::memset(m.top, 0, layout.area.size);
     try {
-        m.tp = layout.prepare(m.top, m.reused, m.base, m.size, m.guard);
+        m.tp = layout.prepare(m.top, m.reused, m.base, m.size, m.guard, m.reported_guard);
     } catch (const std::bad_alloc &) {
         if (!m.caller_owned) munmap(m.base, m.size);
         fail(EAGAIN, "no memory for the thread's DTV");
@@ -212,7 +214,7 @@ bool cache_with_eviction(const thread_memory &m, const glibc::tls_layout &layout
             continue;
         }
         const auto e = cache.take(i);
-        evicted[evicted_count++] = {e.base, e.size, e.guard, false, true, e.tp, nullptr};
+        evicted[evicted_count++] = thread_memory{.base = e.base, .size = e.size, .guard = e.guard, .tp = e.tp};
     }
     if (!cache.has_room(m.size)) return false;
     cache.push(m);
@@ -260,7 +262,7 @@ std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
         for (std::size_t i = 0; i < cache.count && cache.bytes > cache.limit;) {
             if (thread_gone(*layout, cache.entries[i].tp)) {
                 const auto e = cache.take(i);
-                evicted[n++] = {e.base, e.size, e.guard, false, true, e.tp, nullptr};
+                evicted[n++] = thread_memory{.base = e.base, .size = e.size, .guard = e.guard, .tp = e.tp};
             } else {
                 ++i;
             }

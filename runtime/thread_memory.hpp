@@ -27,7 +27,8 @@ struct memory_request {
 struct thread_memory {
     std::byte *base = nullptr;    // the mapping, or the caller's stack
     std::size_t size = 0;
-    std::size_t guard = 0;
+    std::size_t guard = 0;          // bytes of PROT_NONE at the bottom
+    std::size_t reported_guard = 0; // what was asked for (pthread_getattr_np reports it)
     bool caller_owned = false;    // never unmapped or cached by clonert
     bool reused = false;          // came from the cache
     std::uintptr_t tp = 0;        // the thread pointer the child will have

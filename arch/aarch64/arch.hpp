@@ -10,6 +10,11 @@ namespace clonert::arch {
 
 inline constexpr const char *name = "aarch64";
 
+// The least guard below a default stack: 64 KiB, as glibc (ARCH_MIN_GUARD_SIZE
+// in sysdeps/aarch64/nptl/pthreaddef.h), because GCC's stack-clash probing on
+// aarch64 assumes a guard of at least that size.
+inline constexpr std::size_t minimum_guard = 64 * 1024;
+
 // AArch64 uses TLS variant I: the thread pointer (TPIDR_EL0) addresses a
 // 16-byte header {dtv, private}, static TLS blocks follow *above* it, and
 // glibc's struct pthread sits immediately *below* it (TLS_PRE_TCB_SIZE in

@@ -23,10 +23,14 @@ clonert_clone_raw:
 	mov	x3, x5			// x3 = tls         (syscall arg 4)
 	mov	x4, x6			// x4 = child_tid   (syscall arg 5)
 	mov	x8, #220		// x8 = __NR_clone
+	// End the unwind information here: from the svc on, this code runs in
+	// two threads, and in the child the parent's rules would be wrong.
+	.cfi_endproc
 	svc	#0			// x0 = TID in the parent, 0 in the child, or -errno
 	cbz	x0, 1f			// zero: the child
 	ret				// parent: return TID or -errno
 1:	// Child: sp = the new stack holding {fn, arg}. No caller to return to.
+	.cfi_startproc
 	.cfi_undefined x30
 	mov	x29, #0			// x29 = 0: the frame-record chain ends here
 	mov	x30, #0			// x30 = 0: no return address
@@ -54,14 +58,13 @@ clonert_clone3_raw:
 	mov	x19, x2			// x19 = fn
 	mov	x20, x3			// x20 = arg
 	mov	x8, #435		// x8 = __NR_clone3; x0=args, x1=size in place
+	.cfi_endproc			// two threads from here on: see clonert_clone_raw
 	svc	#0			// x0 = TID, 0 in the child, or -errno
 	cbz	x0, 1f			// zero: the child
 	ldp	x19, x20, [sp], #16	// parent: restore x19/x20
-	.cfi_adjust_cfa_offset -16
-	.cfi_restore x19
-	.cfi_restore x20
 	ret				// return TID or -errno
 1:	// Child: sp = args->stack + args->stack_size (the kernel aligns nothing).
+	.cfi_startproc
 	.cfi_undefined x30
 	mov	x29, #0			// x29 = 0: end of the frame-record chain
 	mov	x30, #0			// x30 = 0: no return address

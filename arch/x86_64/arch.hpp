@@ -11,6 +11,9 @@ namespace clonert::arch {
 
 inline constexpr const char *name = "x86_64";
 
+// The least guard below a default stack: one page, as glibc.
+inline constexpr std::size_t minimum_guard = 4096;
+
 // The x86_64 psABI uses TLS variant II: static TLS blocks sit *below* the
 // thread pointer, and the thread pointer addresses the thread control block
 // (glibc's struct pthread, whose first member is tcbhead_t). See Drepper,

@@ -28,12 +28,16 @@ clonert_clone_raw:
 	mov	8(%rsp), %r10		// r10 = child_tid        (syscall arg 4)
 	mov	%r9, %r8		// r8  = tls              (syscall arg 5)
 	mov	$56, %eax		// rax = __NR_clone
+	// End the unwind information here: from the syscall on, this code runs
+	// in two threads, and in the child the parent's rules would be wrong.
+	.cfi_endproc
 	syscall				// rax = TID in the parent, 0 in the child, or -errno
 	test	%rax, %rax		// which side of the clone are we on?
 	jz	1f			// zero: the child
 	ret				// parent: return TID or -errno
 1:	// Child. rsp = the new stack holding {fn, arg}. There is no caller to
 	// return to: say so to unwinders and gdb, so backtraces end here.
+	.cfi_startproc
 	.cfi_undefined rip
 	xor	%ebp, %ebp		// rbp = 0: the frame-pointer chain ends here
 	pop	%rax			// rax = fn
@@ -65,18 +69,16 @@ clonert_clone3_raw:
 	mov	%rdx, %rbx		// rbx = fn, survives the syscall into the child
 	mov	%rcx, %r12		// r12 = arg, likewise
 	mov	$435, %eax		// rax = __NR_clone3; rdi=args, rsi=size already in place
+	.cfi_endproc			// two threads from here on: see clonert_clone_raw
 	syscall				// rax = TID, 0 in the child, or -errno
 	test	%rax, %rax		// which side?
 	jz	1f			// zero: the child
 	pop	%r12			// parent: restore r12
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore r12
 	pop	%rbx			// parent: restore rbx
-	.cfi_adjust_cfa_offset -8
-	.cfi_restore rbx
 	ret				// return TID or -errno
 1:	// Child: rsp = args->stack + args->stack_size (or the parent's rsp when
 	// no stack was given, on a copy of the parent's memory).
+	.cfi_startproc
 	.cfi_undefined rip
 	xor	%ebp, %ebp		// rbp = 0: end of the frame-pointer chain
 	and	$-16, %rsp		// rsp = 16-byte aligned, as the call ABI needs

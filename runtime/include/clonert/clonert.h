@@ -79,6 +79,10 @@ pid_t clonert_gettid(clonert_t thread);
  * reuse; 0 turns the cache off. Returns the previous limit. */
 size_t clonert_set_stack_cache_size(size_t bytes);
 
+/* "raw" (threads from clonert's own clone stubs) or "pthread" (the same API
+ * on pthread_create: a build with -Dthread_backend=pthread, e.g. for TSan). */
+const char *clonert_backend(void);
+
 /* NULL if clonert can make threads on this glibc; otherwise the reason it
  * refuses (naming the glibc version and the check that failed). */
 const char *clonert_refusal(void);
