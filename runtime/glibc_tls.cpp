@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <link.h>
+#include <mutex>
 #include <locale.h>
 #include <netdb.h>
 #include <pthread.h>
@@ -186,30 +187,62 @@ void check_live(const pthread_layout &pd, long futex_offset) {
     expect(c.failure.empty(), c.failure);
 }
 
-// Every module with a PT_TLS segment whose block is in the static TLS area.
-// Modules dlopened without static TLS have no block here: their DTV slots
-// stay unallocated and glibc allocates them on first access.
+// Every module with a PT_TLS segment whose block is in the static TLS area,
+// with its block's offset from the thread pointer (the same in every thread).
+// dlpi_tls_data is NULL where this thread's DTV has not caught up with a
+// newly loaded module; __tls_get_addr catches it up (and, for a module
+// without static TLS, allocates this thread's block, outside the area).
+struct tls_index {
+    unsigned long module, offset;
+};
+extern "C" void *__tls_get_addr(tls_index *);
+
 struct module_scan {
+    const tls_layout *layout;
     std::uintptr_t tp;
-    std::ptrdiff_t lowest, highest;  // the static area, relative to tp
-    std::vector<tls_module> *out;
+    module_table *out;
 };
 
 int collect_module(dl_phdr_info *info, std::size_t, void *arg) {
     auto *scan = static_cast<module_scan *>(arg);
-    if (info->dlpi_tls_modid == 0 || info->dlpi_tls_data == nullptr) return 0;
+    scan->out->loads = info->dlpi_adds;
+    scan->out->unloads = info->dlpi_subs;
+    if (info->dlpi_tls_modid == 0) return 0;
     for (int i = 0; i < info->dlpi_phnum; ++i) {
         const ElfW(Phdr) &ph = info->dlpi_phdr[i];
         if (ph.p_type != PT_TLS) continue;
-        const std::ptrdiff_t offset =
-            reinterpret_cast<std::uintptr_t>(info->dlpi_tls_data) - scan->tp;
-        if (offset < scan->lowest || offset + static_cast<std::ptrdiff_t>(ph.p_memsz) > scan->highest)
+        void *block = info->dlpi_tls_data;
+        if (block == nullptr) {
+            tls_index index{info->dlpi_tls_modid, 0};
+            block = __tls_get_addr(&index);
+        }
+        const std::ptrdiff_t offset = reinterpret_cast<std::uintptr_t>(block) - scan->tp;
+        if (offset < scan->layout->static_lowest ||
+            offset + static_cast<std::ptrdiff_t>(ph.p_memsz) > scan->layout->static_highest)
             return 0;  // a dynamically allocated block, not static TLS
-        scan->out->push_back({info->dlpi_tls_modid,
-                              reinterpret_cast<const std::byte *>(info->dlpi_addr + ph.p_vaddr),
-                              ph.p_filesz, ph.p_memsz, offset, false});
+        const bool is_libc = offset <= scan->layout->errno_offset &&
+                             scan->layout->errno_offset < offset + static_cast<std::ptrdiff_t>(ph.p_memsz);
+        if (info->dlpi_tls_modid > scan->out->highest_id) scan->out->highest_id = info->dlpi_tls_modid;
+        scan->out->modules.push_back({info->dlpi_tls_modid,
+                                      reinterpret_cast<const std::byte *>(info->dlpi_addr + ph.p_vaddr),
+                                      ph.p_filesz, ph.p_memsz, offset, is_libc});
     }
     return 0;
+}
+
+module_table *scan_modules(const tls_layout &l) {
+    auto *table = new module_table;
+    module_scan scan{&l, arch::thread_pointer(), table};
+    dl_iterate_phdr(collect_module, &scan);
+    return table;
+}
+
+// dlpi_adds and dlpi_subs, from the first module only: about 10 ns.
+int read_load_counts(dl_phdr_info *info, std::size_t, void *arg) {
+    auto *counts = static_cast<unsigned long long *>(arg);
+    counts[0] = info->dlpi_adds;
+    counts[1] = info->dlpi_subs;
+    return 1;
 }
 
 std::ptrdiff_t offset_from_tp(const void *p) {
@@ -257,25 +290,21 @@ tls_layout build() {
     }
     l.area.align = A;
 
-    module_scan scan{arch::thread_pointer(), 0, 0, &l.modules};
     if constexpr (arch::tls_below_tp) {
-        scan.lowest = -static_cast<std::ptrdiff_t>(static_size - P);
+        l.static_lowest = -static_cast<std::ptrdiff_t>(static_size - P);
+        l.static_highest = 0;
     } else {
-        scan.lowest = 2 * sizeof(void *);  // after the {dtv, private} header
-        scan.highest = static_cast<std::ptrdiff_t>(static_size);
+        l.static_lowest = 2 * sizeof(void *);  // after the {dtv, private} header
+        l.static_highest = static_cast<std::ptrdiff_t>(static_size);
     }
-    dl_iterate_phdr(collect_module, &scan);
-
     l.errno_offset = offset_from_tp(&errno);
     l.ctype_offsets[0] = offset_from_tp(__ctype_b_loc());
     l.ctype_offsets[1] = offset_from_tp(__ctype_tolower_loc());
     l.ctype_offsets[2] = offset_from_tp(__ctype_toupper_loc());
+    l.table = scan_modules(l);
     const tls_module *libc = nullptr;
-    for (tls_module &m : l.modules) {
-        m.is_libc = m.tp_offset <= l.errno_offset &&
-                    l.errno_offset < m.tp_offset + static_cast<std::ptrdiff_t>(m.block_size);
+    for (const tls_module &m : l.table->modules)
         if (m.is_libc) libc = &m;
-    }
     expect(libc != nullptr, "errno is not in any static TLS block");
     // Each through its public accessor, so no private offset is needed.
     // (The resolver state _res is one global shared by all threads in glibc:
@@ -327,7 +356,7 @@ const outcome &checked() {
                           "TLS area %zu bytes (thread pointer at +%zu), %zu static TLS modules, "
                           "rseq %s",
                           l.glibc_version.c_str(), l.pd.size, l.pd.tid, l.area.size,
-                          l.area.tp_offset, l.modules.size(),
+                          l.area.tp_offset, l.table->modules.size(),
                           l.rseq_length ? "registered by each thread" : "unavailable");
         }
         return o;
@@ -354,8 +383,26 @@ pid_t current_tid() noexcept {
 
 // On reuse, the parts of libc's block listed in libc_resets get their bytes
 // from libc's initial image (.tdata) or zero (.tbss), as in a new thread.
-void tls_layout::reset_libc_state(std::uintptr_t tp) const noexcept {
-    for (const tls_module &m : modules) {
+const module_table &tls_layout::modules() const {
+    const module_table *now = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    unsigned long long counts[2] = {0, 0};
+    dl_iterate_phdr(read_load_counts, counts);
+    if (counts[0] == now->loads && counts[1] == now->unloads) return *now;
+    static std::mutex rescan;
+    std::lock_guard<std::mutex> hold(rescan);
+    now = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
+    if (counts[0] == now->loads && counts[1] == now->unloads) return *now;
+    const module_table *fresh = scan_modules(*this);
+    // The old table stays allocated: another thread may be reading it.
+    // Libraries are loaded rarely enough that this costs nothing to speak of.
+    __atomic_store_n(&table, fresh, __ATOMIC_RELEASE);
+    CLONERT_TRACE("libraries loaded or unloaded: %zu static TLS modules now",
+                  fresh->modules.size());
+    return *fresh;
+}
+
+void tls_layout::reset_libc_state(const module_table &mods, std::uintptr_t tp) const noexcept {
+    for (const tls_module &m : mods.modules) {
         if (!m.is_libc) continue;
         for (const byte_range &r : libc_resets) {
             auto *to = reinterpret_cast<std::byte *>(tp + r.tp_offset);
@@ -370,6 +417,7 @@ void tls_layout::reset_libc_state(std::uintptr_t tp) const noexcept {
 std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stackblock,
                                    std::size_t stackblock_size, std::size_t guard_size,
                                    std::size_t reported_guard_size) const {
+    const module_table &mods = modules();  // may throw bad_alloc: before any change
     const std::uintptr_t tp = reinterpret_cast<std::uintptr_t>(area_base) + area.tp_offset;
     const std::uintptr_t parent_tp = arch::thread_pointer();
     char *self = pthread_of(tp);
@@ -377,7 +425,8 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
     // The DTV first: on x86_64 its pointer lives inside struct pthread, which
     // is cleared below. A reused thread's DTV is kept if it is large enough.
     const dtv_entry *parent_dtv = dtv_slot(parent_tp);
-    const std::size_t capacity = parent_dtv[-1].counter;
+    // The parent's DTV may not yet have grown for a module loaded since.
+    const std::size_t capacity = std::max<std::size_t>(parent_dtv[-1].counter, mods.highest_id);
     dtv_entry *dtv = reused ? dtv_slot(tp) : nullptr;
     if (dtv != nullptr && dtv[-1].counter < capacity) {
         release(tp);
@@ -396,14 +445,14 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
     for (std::size_t i = 1; i <= dtv[-1].counter; ++i) dtv[i].pointer = {dtv_unallocated, nullptr};
 
     if (reused) std::memset(self, 0, pd.size);
-    for (const tls_module &m : modules) {
+    for (const tls_module &m : mods.modules) {
         std::byte *block = reinterpret_cast<std::byte *>(tp + m.tp_offset);
         dtv[m.id].pointer.val = block;
         if (reused && m.is_libc) continue;  // keep malloc's tcache and arena
         std::memcpy(block, m.image, m.image_size);
         if (reused) std::memset(block + m.image_size, 0, m.block_size - m.image_size);
     }
-    if (reused) reset_libc_state(tp);
+    if (reused) reset_libc_state(mods, tp);
     // The ctype table pointers start as zero in libc's image; isalpha() and
     // printf("%f") crash until they are set. Copy the parent's so that even a
     // signal handler in the child's first instruction finds valid tables;

@@ -55,11 +55,21 @@ struct tls_area {
     std::size_t pthread_offset;     // struct pthread = area + pthread_offset
 };
 
+// The static TLS modules as of a number of dlopen/dlclose calls. A library
+// dlopened with initial-exec TLS takes a block in the static area; threads
+// made after that need it too, so the table is rebuilt when the counts move.
+struct module_table {
+    unsigned long long loads = 0, unloads = 0;  // dl_phdr_info dlpi_adds/dlpi_subs
+    std::vector<tls_module> modules;
+    std::size_t highest_id = 0;                 // the DTV must reach this slot
+};
+
 class tls_layout {
 public:
     pthread_layout pd{};
     tls_area area{};
-    std::vector<tls_module> modules;
+    std::ptrdiff_t static_lowest = 0, static_highest = 0;  // the static TLS, from tp
+    mutable const module_table *table = nullptr;  // see modules()
     std::size_t rseq_length = 0;          // 0: glibc did not register rseq
     std::ptrdiff_t errno_offset = 0;      // errno, from the thread pointer
     // Parts of libc's block that a reused thread gets afresh from the image
@@ -91,7 +101,11 @@ public:
                            std::size_t stackblock_size, std::size_t guard_size,
                            std::size_t reported_guard_size) const;
 
-    void reset_libc_state(std::uintptr_t tp) const noexcept;
+    void reset_libc_state(const module_table &mods, std::uintptr_t tp) const noexcept;
+
+    // The current module table: rebuilt (rarely) if a library was loaded or
+    // unloaded since it was made. Throws std::bad_alloc.
+    const module_table &modules() const;
 
     // Child side, first thing in the new thread: the registrations only the
     // thread itself can make (robust list, rseq) and the global locale.
