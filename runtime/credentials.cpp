@@ -41,6 +41,7 @@
 
 #include "arch.hpp"
 #include "lifecycle.hpp"
+#include "trace.hpp"
 #include "glibc_tls.hpp"
 
 namespace clonert {
@@ -140,13 +141,9 @@ void install_handler(int sig) {
 }
 
 [[noreturn]] void die(const char *what, pid_t tid) {
-    char line[200];
-    const int n = std::snprintf(line, sizeof line,
-                                "clonert: thread %d could not %s; aborting rather than leave it "
-                                "with other credentials than the rest of the process\n",
-                                tid, what);
-    ssize_t ignored = write(STDERR_FILENO, line, n);
-    (void)ignored;
+    trace::say("thread %d could not %s; aborting rather than leave it with other "
+               "credentials than the rest of the process",
+               tid, what);
     std::abort();
 }
 

@@ -16,6 +16,10 @@ inline bool enabled() noexcept {
 // snprintf and write(2), so it is safe in a thread that is still being set up.
 void print(const char *format, ...) noexcept __attribute__((format(printf, 1, 2)));
 
+// The same line whether or not tracing is on: for the runtime's few messages
+// that must always reach a person (a refused call, an abort's reason).
+void say(const char *format, ...) noexcept __attribute__((format(printf, 1, 2)));
+
 }  // namespace clonert::trace
 
 #define CLONERT_TRACE(...)                                                 \

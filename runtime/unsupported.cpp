@@ -15,13 +15,13 @@
 // the others return an error, where glibc would crash or corrupt memory.
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
 
 #include "glibc_tls.hpp"
+#include "trace.hpp"
 
 namespace {
 
@@ -33,13 +33,8 @@ bool is_clonert_thread(pthread_t thread) {
 }
 
 void explain(const char *function, const char *instead) {
-    char line[320];
-    const int n = std::snprintf(line, sizeof line,
-                                "clonert: %s() on a clonert thread is not supported: %s "
-                                "(see docs/limits.md)\n",
-                                function, instead);
-    ssize_t ignored = write(STDERR_FILENO, line, n);
-    (void)ignored;
+    clonert::trace::say("%s() on a clonert thread is not supported: %s (see docs/limits.md)",
+                        function, instead);
 }
 
 template <class Fn>
