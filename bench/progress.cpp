@@ -24,6 +24,7 @@ void progress::draw(const char *phase) {
         last_draw_ = now;
         std::fprintf(stderr, "\r\033[Kclonert-bench: %3ld%% %s", percent, phase);
     } else {
+        if (dots_ >= percent / 2) return;
         if (!mid_line_) std::fputs("clonert-bench: ", stderr);
         for (; dots_ < percent / 2; ++dots_) std::fputc('.', stderr);
     }
