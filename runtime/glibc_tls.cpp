@@ -406,10 +406,10 @@ void tls_layout::reset_libc_state(const module_table &mods, std::uintptr_t tp) c
         if (!m.is_libc) continue;
         for (const byte_range &r : libc_resets) {
             auto *to = reinterpret_cast<std::byte *>(tp + r.tp_offset);
-            for (std::size_t i = 0; i < r.size; ++i) {
-                const std::size_t in_block = static_cast<std::size_t>(r.tp_offset - m.tp_offset) + i;
-                to[i] = in_block < m.image_size ? m.image[in_block] : std::byte{0};
-            }
+            const std::size_t at = static_cast<std::size_t>(r.tp_offset - m.tp_offset);
+            const std::size_t from_image = at >= m.image_size ? 0 : std::min(r.size, m.image_size - at);
+            std::memcpy(to, m.image + at, from_image);
+            std::memset(to + from_image, 0, r.size - from_image);
         }
     }
 }

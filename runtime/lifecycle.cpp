@@ -23,6 +23,7 @@
 
 #include "arch.hpp"
 #include "glibc_tls.hpp"
+#include "spin_lock.hpp"
 #include "thread_memory.hpp"
 #include "trace.hpp"
 
@@ -66,15 +67,12 @@ thread_local clonert_thread *current = nullptr;
 // credentials.cpp can reach each one. A spin lock: every critical section is
 // a few pointer updates, and no signal handler takes it.
 struct live_threads {
-    std::atomic<bool> busy{false};
+    spin_lock guard;
     clonert_thread head{};  // sentinel of a circular list
 
     live_threads() { head.prev = head.next = &head; }
-    void lock() {
-        while (busy.exchange(true, std::memory_order_acquire))
-            while (busy.load(std::memory_order_relaxed)) sched_yield();
-    }
-    void unlock() { busy.store(false, std::memory_order_release); }
+    void lock() { guard.lock(); }
+    void unlock() { guard.unlock(); }
     void insert(clonert_thread *t) {
         lock();
         t->next = &head;

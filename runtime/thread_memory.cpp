@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "arch.hpp"
+#include "spin_lock.hpp"
 #include "trace.hpp"
 
 namespace clonert {
@@ -31,13 +32,16 @@ std::size_t round_up(std::size_t v, std::size_t a) { return (v + a - 1) / a * a;
 // allocates. A slot is reusable once the kernel has cleared its join word:
 // until then its thread may still be running its last instructions on it.
 struct stack_cache {
-    static constexpr std::size_t slots = 64;
+    // Enough entries for bursts when a program raises the byte limit; the
+    // default byte limit keeps far fewer. Lookups start from the newest entry
+    // and almost always stop there.
+    static constexpr std::size_t slots = 1024;
     struct entry {
         std::byte *base;
         std::size_t size, guard;
         std::uintptr_t tp;
     };
-    std::mutex lock;
+    spin_lock lock;
     entry entries[slots];
     std::size_t count = 0;
     std::size_t bytes = 0;
@@ -79,7 +83,7 @@ bool thread_gone(const glibc::tls_layout &layout, std::uintptr_t tp) {
 bool take_cached(std::size_t size, std::size_t guard, const glibc::tls_layout &layout,
                  thread_memory &out) {
     stack_cache &cache = stack_cache::instance();
-    std::lock_guard<std::mutex> hold(cache.lock);
+    std::lock_guard<spin_lock> hold(cache.lock);
     // Newest first: the most recently used stack is the likeliest still in
     // the CPU's caches.
     for (std::size_t i = cache.count; i-- > 0;) {
@@ -96,9 +100,14 @@ bool take_cached(std::size_t size, std::size_t guard, const glibc::tls_layout &l
     return false;
 }
 
-void unmap(const thread_memory &m, const glibc::tls_layout &layout) noexcept {
-    layout.release(m.tp);
-    munmap(m.base, m.size);
+void unmap(std::byte *base, std::size_t size, std::uintptr_t tp,
+           const glibc::tls_layout &layout) noexcept {
+    layout.release(tp);  // the DTV, kept with the mapping while it was cached
+    munmap(base, size);
+}
+
+void unmap(const stack_cache::entry &e, const glibc::tls_layout &layout) noexcept {
+    unmap(e.base, e.size, e.tp, layout);
 }
 
 void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
@@ -203,18 +212,17 @@ namespace {
 // away every thread of another size, each of which would then leave its
 // malloc state behind (see glibc_tls.hpp). Returns false if m does not fit
 // even in an empty cache; `evicted` receives what the caller must unmap.
+// At most this many mappings are evicted to make room for one.
+constexpr std::size_t eviction_batch = 8;
+
 bool cache_with_eviction(const thread_memory &m, const glibc::tls_layout &layout,
-                         thread_memory *evicted, std::size_t &evicted_count) {
+                         stack_cache::entry *evicted, std::size_t &evicted_count) {
     stack_cache &cache = stack_cache::instance();
-    std::lock_guard<std::mutex> hold(cache.lock);
+    std::lock_guard<spin_lock> hold(cache.lock);
     if (m.size > cache.limit) return false;
-    for (std::size_t i = 0; !cache.has_room(m.size) && i < cache.count;) {
-        if (!thread_gone(layout, cache.entries[i].tp)) {
-            ++i;
-            continue;
-        }
-        const auto e = cache.take(i);
-        evicted[evicted_count++] = thread_memory{.base = e.base, .size = e.size, .guard = e.guard, .tp = e.tp};
+    for (std::size_t i = 0; !cache.has_room(m.size) && i < cache.count && evicted_count < eviction_batch;) {
+        if (thread_gone(layout, cache.entries[i].tp)) evicted[evicted_count++] = cache.take(i);
+        else ++i;
     }
     if (!cache.has_room(m.size)) return false;
     cache.push(m);
@@ -228,16 +236,16 @@ void release_thread_memory(const thread_memory &m, const glibc::tls_layout &layo
         layout.release(m.tp);
         return;
     }
-    thread_memory evicted[stack_cache::slots];
+    stack_cache::entry evicted[eviction_batch];  // not initialised: filled as needed
     std::size_t n = 0;
     const bool cached = cache_with_eviction(m, layout, evicted, n);  // keeps its DTV for reuse
     for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], layout);
-    if (!cached) unmap(m, layout);
+    if (!cached) unmap(m.base, m.size, m.tp, layout);
 }
 
 bool cache_own_memory(const thread_memory &m, const glibc::tls_layout &layout) noexcept {
     if (m.caller_owned) return false;
-    thread_memory evicted[stack_cache::slots];
+    stack_cache::entry evicted[eviction_batch];  // on a thread's own, perhaps small, stack
     std::size_t n = 0;
     const bool cached = cache_with_eviction(m, layout, evicted, n);
     for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], layout);
@@ -247,29 +255,27 @@ bool cache_own_memory(const thread_memory &m, const glibc::tls_layout &layout) n
 std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
     stack_cache &cache = stack_cache::instance();
     std::size_t previous;
-    thread_memory evicted[stack_cache::slots];
-    std::size_t n = 0;
     {
-        std::lock_guard<std::mutex> hold(cache.lock);
+        std::lock_guard<spin_lock> hold(cache.lock);
         previous = cache.limit;
         cache.limit = bytes;
-        const glibc::tls_layout *layout = nullptr;
-        try {
-            layout = &glibc::layout();
-        } catch (...) {
-            return previous;  // nothing can have been cached
-        }
-        for (std::size_t i = 0; i < cache.count && cache.bytes > cache.limit;) {
-            if (thread_gone(*layout, cache.entries[i].tp)) {
-                const auto e = cache.take(i);
-                evicted[n++] = thread_memory{.base = e.base, .size = e.size, .guard = e.guard, .tp = e.tp};
-            } else {
-                ++i;
+    }
+    const glibc::tls_layout *layout = glibc::layout_if_ready();
+    if (layout == nullptr) return previous;  // nothing can have been cached
+    // Unmap what no longer fits, a few at a time (never with the lock held).
+    for (;;) {
+        stack_cache::entry evicted[eviction_batch];
+        std::size_t n = 0;
+        {
+            std::lock_guard<spin_lock> hold(cache.lock);
+            for (std::size_t i = 0; i < cache.count && cache.bytes > cache.limit && n < eviction_batch;) {
+                if (thread_gone(*layout, cache.entries[i].tp)) evicted[n++] = cache.take(i);
+                else ++i;
             }
         }
+        for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], *layout);
+        if (n < eviction_batch) return previous;
     }
-    for (std::size_t i = 0; i < n; ++i) unmap(evicted[i], glibc::layout());
-    return previous;
 }
 
 }  // namespace clonert
