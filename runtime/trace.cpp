@@ -10,10 +10,16 @@
 
 namespace clonert::trace {
 
+namespace {
+
 bool read_environment() noexcept {
     const char *v = std::getenv("CLONERT_TRACE");
     return v != nullptr && *v != '\0' && std::strcmp(v, "0") != 0;
 }
+
+}  // namespace
+
+bool on = read_environment();
 
 namespace {
 

@@ -5,12 +5,12 @@
 
 namespace clonert::trace {
 
-bool read_environment() noexcept;
+// Read from the environment once, while the library is initialised: a
+// plain load afterwards (a function-local static would cost a guard check
+// at every trace point on the path that creates a thread).
+extern bool on;
 
-inline bool enabled() noexcept {
-    static const bool on = read_environment();
-    return on;
-}
+inline bool enabled() noexcept { return on; }
 
 // printf-style, one line per call, prefixed "clonert[TID]: ". Uses only
 // snprintf and write(2), so it is safe in a thread that is still being set up.
