@@ -43,6 +43,8 @@ struct clonert_thread {
     cpu_set_t affinity;
     std::atomic<int> start_gate;  // a thread with a CPU set waits here (gate_*)
     clonert_thread *prev, *next;  // the list of live threads
+    bool listed;                  // in that list (changed under its lock only)
+    std::atomic<bool> starting;   // set before clone, cleared by the thread first thing
 };
 
 namespace clonert {
@@ -79,12 +81,18 @@ struct live_threads {
         t->prev = head.prev;
         head.prev->next = t;
         head.prev = t;
+        t->listed = true;
         unlock();
     }
+    // Called by the thread as it ends, and again by whoever reclaims its
+    // memory, in case it left some other way (a raw exit system call).
     void remove(clonert_thread *t) {
         lock();
-        t->prev->next = t->next;
-        t->next->prev = t->prev;
+        if (t->listed) {
+            t->prev->next = t->next;
+            t->next->prev = t->prev;
+            t->listed = false;
+        }
         unlock();
     }
 };
@@ -159,6 +167,7 @@ bool pass_start_gate(clonert_thread *t) {
 
 int thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
+    t->starting.store(false, std::memory_order_release);
     t->layout->start_in_child(t->memory.tp);
     current = t;
     if (t->has_affinity && !pass_start_gate(t)) return 0;  // the creator reclaims it all
@@ -211,6 +220,8 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     t->has_affinity = a.has_affinity;
     if (a.has_affinity) t->affinity = a.affinity;
     t->start_gate.store(gate_closed, std::memory_order_relaxed);
+    t->listed = false;
+    t->starting.store(true, std::memory_order_relaxed);
     if (a.detached) t->state.store(detached, std::memory_order_relaxed);
     return t;
 }
@@ -278,6 +289,7 @@ int join_thread(clonert_thread *t, void **result) noexcept {
     CLONERT_TRACE("join: waiting on thread %d's join word", t->tid);
     wait_until_gone(t);
     if (result != nullptr) *result = t->result;
+    live.remove(t);
     const thread_memory memory = t->memory;  // t lives in that memory
     release_thread_memory(memory, *t->layout);
     CLONERT_TRACE("join: thread gone, memory given back");
@@ -291,6 +303,7 @@ int detach_thread(clonert_thread *t) noexcept {
     if (expected == detached) return EINVAL;
     // It has already ended: reclaim its memory as a joiner would.
     wait_until_gone(t);
+    live.remove(t);
     const thread_memory memory = t->memory;
     release_thread_memory(memory, *t->layout);
     return 0;
@@ -317,9 +330,11 @@ std::size_t live_thread_tids(std::vector<pid_t> &tids) {
     live.lock();
     try {
         for (clonert_thread *t = live.head.next; t != &live.head; t = t->next) {
+            // The kernel writes the TID before clone returns, and clears it
+            // when the thread dies: 0 means not yet started, or gone.
             const pid_t tid = __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
-            if (tid == 0) ++starting;
-            else tids.push_back(tid);
+            if (tid != 0) tids.push_back(tid);
+            else if (t->starting.load(std::memory_order_acquire)) ++starting;
         }
     } catch (...) {
         live.unlock();
