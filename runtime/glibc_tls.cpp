@@ -79,6 +79,13 @@ T &field(void *base, std::ptrdiff_t offset) {
     return *reinterpret_cast<T *>(static_cast<char *>(base) + offset);
 }
 
+// The blocks glibc allocated for modules without static TLS (usually none:
+// skip the calls to free then, this is on the path that creates a thread).
+void free_dynamic_blocks(dtv_entry *dtv) {
+    for (std::size_t i = 1; i <= dtv[-1].counter; ++i)
+        if (dtv[i].pointer.to_free != nullptr) std::free(dtv[i].pointer.to_free);
+}
+
 dtv_entry *&dtv_slot(std::uintptr_t tp) {
     return field<dtv_entry *>(reinterpret_cast<void *>(tp), arch::tcb_dtv);
 }
@@ -432,7 +439,7 @@ std::uintptr_t tls_layout::prepare(std::byte *area_base, bool reused, void *stac
         release(tp);
         dtv = nullptr;
     } else if (dtv != nullptr) {
-        for (std::size_t i = 1; i <= dtv[-1].counter; ++i) std::free(dtv[i].pointer.to_free);
+        free_dynamic_blocks(dtv);
     }
     if (dtv == nullptr) {
         // From malloc: glibc may realloc it when a dlopen grows the DTV.
@@ -524,7 +531,7 @@ void tls_layout::release(std::uintptr_t tp) const noexcept {
     dtv_entry *&slot = dtv_slot(tp);
     dtv_entry *dtv = slot;
     if (dtv == nullptr) return;
-    for (std::size_t i = 1; i <= dtv[-1].counter; ++i) std::free(dtv[i].pointer.to_free);
+    free_dynamic_blocks(dtv);
     std::free(dtv - 1);
     slot = nullptr;
 }
