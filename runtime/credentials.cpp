@@ -37,6 +37,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <unordered_set>
 #include <vector>
 
 #include "arch.hpp"
@@ -215,15 +216,15 @@ void broadcast(int sig) {
     const int n = getgroups(0, nullptr);
     the_change.groups.resize(n > 0 ? n : 0);
     if (n > 0) getgroups(n, the_change.groups.data());
-    std::vector<pid_t> reached{self};
+    // Threads are told apart by the serial number clonert gave them, not by
+    // TID: a thread that ends during the broadcast frees its TID, and a new
+    // thread made by one still holding the old credentials may get it.
+    std::unordered_set<std::uint64_t> reached;
     for (;;) {
-        std::vector<pid_t> live, fresh;
-        const std::size_t starting = live_thread_tids(live);
-        for (pid_t tid : live) {
-            bool seen = false;
-            for (pid_t r : reached) seen |= r == tid;
-            if (!seen) fresh.push_back(tid);
-        }
+        std::vector<live_thread> live, fresh;
+        const std::size_t starting = live_threads_now(live);
+        for (const live_thread &t : live)
+            if (t.tid != self && reached.insert(t.serial).second) fresh.push_back(t);
         if (fresh.empty()) {
             if (starting == 0) return;
             // A thread whose clone has not returned may have been made by a
@@ -232,10 +233,7 @@ void broadcast(int sig) {
             continue;
         }
         std::vector<task_ack> round(fresh.size());
-        for (std::size_t i = 0; i < fresh.size(); ++i) {
-            round[i].tid = fresh[i];
-            reached.push_back(fresh[i]);
-        }
+        for (std::size_t i = 0; i < fresh.size(); ++i) round[i].tid = fresh[i].tid;
         run_round(round, sig);
     }
 }

@@ -44,6 +44,7 @@ struct clonert_thread {
     std::atomic<int> start_gate;  // a thread with a CPU set waits here (gate_*)
     clonert_thread *prev, *next;  // the list of live threads
     bool listed;                  // in that list (changed under its lock only)
+    std::uint64_t serial;         // unique over the process's life (TIDs are reused)
     std::atomic<bool> starting;   // set before clone, cleared by the thread first thing
 };
 
@@ -222,6 +223,8 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     t->start_gate.store(gate_closed, std::memory_order_relaxed);
     t->listed = false;
     t->starting.store(true, std::memory_order_relaxed);
+    static std::atomic<std::uint64_t> serials{0};
+    t->serial = serials.fetch_add(1, std::memory_order_relaxed);
     if (a.detached) t->state.store(detached, std::memory_order_relaxed);
     return t;
 }
@@ -325,7 +328,7 @@ clonert_thread *current_thread() noexcept {
 
 pid_t current_tid() noexcept { return glibc::current_tid(); }
 
-std::size_t live_thread_tids(std::vector<pid_t> &tids) {
+std::size_t live_threads_now(std::vector<live_thread> &threads) {
     std::size_t starting = 0;
     live.lock();
     try {
@@ -333,7 +336,7 @@ std::size_t live_thread_tids(std::vector<pid_t> &tids) {
             // The kernel writes the TID before clone returns, and clears it
             // when the thread dies: 0 means not yet started, or gone.
             const pid_t tid = __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
-            if (tid != 0) tids.push_back(tid);
+            if (tid != 0) threads.push_back({t->serial, tid});
             else if (t->starting.load(std::memory_order_acquire)) ++starting;
         }
     } catch (...) {

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <sched.h>
 #include <sys/types.h>
 #include <vector>
@@ -67,10 +68,17 @@ clonert_thread *current_thread() noexcept;
 pid_t thread_tid(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
 
-// Appends the TIDs of the threads clonert has started and that have not
-// ended; returns how many more are being started right now (their clone has
-// not yet returned). Raw backend only: glibc reaches pthreads itself.
-std::size_t live_thread_tids(std::vector<pid_t> &tids);
+// A thread clonert has started and that has not ended. The serial number is
+// unique over the process's life; TIDs are reused.
+struct live_thread {
+    std::uint64_t serial;
+    pid_t tid;
+};
+
+// Appends the live threads; returns how many more are being started right
+// now (their clone has not yet returned). Raw backend only: glibc reaches
+// pthreads itself.
+std::size_t live_threads_now(std::vector<live_thread> &threads);
 
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;
