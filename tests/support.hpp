@@ -1,9 +1,15 @@
 // Helpers shared by the test programs.
 #pragma once
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 
@@ -15,6 +21,30 @@ namespace clonert_test {
 inline bool under_qemu() {
     const char *v = std::getenv("CLONERT_UNDER_QEMU");
     return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// Runs body() in a forked child and returns how the child ended: its exit
+// status (body's return value, at most 100, so that a count of failures
+// cannot wrap round to 0), or 128 + the signal that killed it. A crash may be
+// what a test expects: the child writes no core file.
+inline int in_child(const std::function<int()> &body) {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        // Die of a crash as it is: Catch2's handlers would report it as this
+        // process's failure, in a copy of its state.
+        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT})
+            std::signal(sig, SIG_DFL);
+        const rlimit no_core{0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        const int code = body();
+        std::fflush(nullptr);
+        _exit(code < 0 || code > 100 ? 100 : code);
+    }
+    int status = 0;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 }  // namespace clonert_test

@@ -68,24 +68,7 @@ std::size_t count_lines(const char *path) {
 
 std::size_t mappings() { return count_lines("/proc/self/maps"); }
 
-// Runs body() in a forked child; returns its exit status or 128 + signal.
-int in_child(const std::function<int()> &body) {
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        // Die of a crash as it is: Catch2's handlers would report it as this
-        // process's failure, in a copy of its state.
-        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT})
-            std::signal(sig, SIG_DFL);
-        const int code = body();
-        std::fflush(nullptr);
-        _exit(code);
-    }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using clonert_test::in_child;
 
 std::string fate_name(int fate) {
     if (fate < 128) return "exit status " + std::to_string(fate);
@@ -260,21 +243,28 @@ TEST_CASE("bad input: clonert_create refuses null arguments and sizes no memory 
     // Sizes the setters accept (as pthread_attr_setstacksize does: it checks
     // only the floor) but no address space can hold: refused at creation
     // with EINVAL, before any mmap.
-    const std::size_t huge[] = {size_max, size_max - 4095, size_max / 2, (std::size_t{1} << 47) + 1};
-    for (std::size_t size : huge) {
+    struct named_size {
+        std::size_t value;
+        const char *name;
+    };
+    const named_size huge[] = {{size_max, "SIZE_MAX"},
+                               {size_max - 4095, "SIZE_MAX - 4095"},
+                               {size_max / 2, "SIZE_MAX / 2"},
+                               {(std::size_t{1} << 47) + 1, "2^47 + 1"}};
+    for (const named_size &size : huge) {
         clonert_attr_t attr;
         clonert_attr_init(&attr);
-        REQUIRE(clonert_attr_setstacksize(&attr, size) == 0);
+        REQUIRE(clonert_attr_setstacksize(&attr, size.value) == 0);
         const int err = create_with(&attr);
-        show("stack size " + std::to_string(size), "clonert_create: " + errno_name(err));
+        show(std::string("clonert_attr_setstacksize(") + size.name + ")", "clonert_create: " + errno_name(err));
         CHECK(err == EINVAL);
     }
-    for (std::size_t guard : {size_max - 1, size_max / 2}) {
+    for (const named_size &guard : {named_size{size_max - 1, "SIZE_MAX - 1"}, named_size{size_max / 2, "SIZE_MAX / 2"}}) {
         clonert_attr_t attr;
         clonert_attr_init(&attr);
-        REQUIRE(clonert_attr_setguardsize(&attr, guard) == 0);
+        REQUIRE(clonert_attr_setguardsize(&attr, guard.value) == 0);
         const int err = create_with(&attr);
-        show("guard size " + std::to_string(guard), "clonert_create: " + errno_name(err));
+        show(std::string("clonert_attr_setguardsize(") + guard.name + ")", "clonert_create: " + errno_name(err));
         CHECK(err == EINVAL);
     }
     clonert_attr_t attr;

@@ -309,24 +309,7 @@ private:
 
 // --- Running a change in a child -------------------------------------------------
 
-// Runs body() in a forked child; returns its exit status or 128 + signal.
-int in_child(const std::function<int()> &body) {
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        // Die of a crash as it is: Catch2's handlers would report it as this
-        // process's failure, in a copy of its state.
-        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT})
-            std::signal(sig, SIG_DFL);
-        const int wrong = body();
-        std::fflush(nullptr);
-        _exit(wrong > 100 ? 100 : wrong);
-    }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using clonert_test::in_child;
 
 // Reads threads made after the change: by this thread, as clonert::thread,
 // std::thread and through the C API.

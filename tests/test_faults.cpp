@@ -99,27 +99,7 @@ struct footprint {
     }
 };
 
-// Runs body() in a forked child; returns its exit status or 128 + signal.
-// A crash is expected in some children: no core file is written for them.
-int in_child(const std::function<int()> &body) {
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        // Die of a crash as it is: Catch2's handlers would report it as this
-        // process's failure, in a copy of its state.
-        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT})
-            std::signal(sig, SIG_DFL);
-        const rlimit no_core{0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        const int wrong = body();
-        std::fflush(nullptr);
-        _exit(wrong > 100 ? 100 : wrong);
-    }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using clonert_test::in_child;
 
 // Counts and prints what went wrong in a child.
 class findings {

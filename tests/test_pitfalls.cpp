@@ -86,23 +86,7 @@ void wait_cleared(pid_t *word) {
     for (pid_t seen; (seen = load(word)) != 0;) futex_wait(word, FUTEX_WAIT, seen, 1000);
 }
 
-// Runs body() in a forked child and returns how the child ended: its exit
-// status, or 128 + the signal that killed it.
-int in_child(const std::function<int()> &body) {
-    std::fflush(nullptr);
-    const pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        // Die of a crash as it is: Catch2's handlers would report it as this
-        // process's failure, in a copy of its state.
-        for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTERM, SIGINT})
-            std::signal(sig, SIG_DFL);
-        _exit(body());
-    }
-    int status = 0;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
+using clonert_test::in_child;
 
 // Runs f() in a clonert thread and waits for it.
 template <class F>
