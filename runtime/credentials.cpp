@@ -89,7 +89,7 @@ bool same_groups(const credential_change &c) {
     gid_t mine[256];  // compared on the handler's stack; larger lists are just set
     const long n = raw(SYS_getgroups, 256, reinterpret_cast<long>(mine));
     if (n < 0 || static_cast<std::size_t>(n) != c.groups.size()) return false;
-    return std::memcmp(mine, c.groups.data(), n * sizeof(gid_t)) == 0;
+    return n == 0 || std::memcmp(mine, c.groups.data(), n * sizeof(gid_t)) == 0;  // data() may be null
 }
 
 // In the receiving thread, async-signal-safe: raw system calls only. Groups
