@@ -11,7 +11,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <dlfcn.h>
+#include <linux/futex.h>
 #include <new>
 #include <pthread.h>
 #include <string>
@@ -23,7 +23,7 @@
 struct clonert_thread {
     std::atomic<int> state;
     pthread_t handle;
-    pid_t tid;
+    std::atomic<pid_t> tid;  // published by the thread itself, first thing
     void (*run)(void *);
     void *payload;
     void *result;
@@ -46,6 +46,8 @@ pid_t gettid_now() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 void *thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
     current = t;
+    t->tid.store(gettid_now(), std::memory_order_release);
+    syscall(SYS_futex, &t->tid, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
     t->run(t->payload);
     int expected = joinable;
@@ -90,7 +92,7 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     if (block == nullptr) fail(EAGAIN, "no memory for the thread's record");
     auto *r = ::new (block) reserved_block;
     r->record.state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
-    r->record.tid = 0;
+    r->record.tid.store(0, std::memory_order_relaxed);
     r->record.result = nullptr;
     r->record.payload = static_cast<char *>(block) + header;
     std::memcpy(r->record.name, a.name, sizeof r->record.name);
@@ -122,20 +124,20 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
     }
     if (!detached_at_start) {
         t->handle = handle;
-        // glibc stores the TID in struct pthread before pthread_create returns
-        // (CLONE_PARENT_SETTID); it publishes where, for libthread_db.
-        static const auto *tid_field = static_cast<const std::uint32_t *>(
-            dlsym(RTLD_DEFAULT, "_thread_db_pthread_tid"));
-        t->tid = tid_field ? *reinterpret_cast<const pid_t *>(reinterpret_cast<const char *>(handle) +
-                                                               tid_field[2])
-                           : 0;
+        // get_id() is asked for at once. struct pthread.tid is no help: the
+        // kernel clears it when the thread ends, which may already be the
+        // case; so wait for the thread to say its TID (this backend is for
+        // checking tools, not for speed).
+        while (t->tid.load(std::memory_order_acquire) == 0)
+            syscall(SYS_futex, &t->tid, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
     }
 }
 
 void abandon_thread(clonert_thread *t) noexcept { std::free(t); }
 
 int join_thread(clonert_thread *t, void **result) noexcept {
-    if (t == current || (t->tid != 0 && t->tid == gettid_now())) return EDEADLK;
+    const pid_t tid = t->tid.load(std::memory_order_acquire);
+    if (t == current || (tid != 0 && tid == gettid_now())) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
     const int err = pthread_join(t->handle, nullptr);
     if (err != 0) return err;
@@ -160,14 +162,16 @@ void set_thread_result(clonert_thread *t, void *result) noexcept { t->result = r
 clonert_thread *current_thread() noexcept {
     if (current != nullptr) return current;
     static thread_local clonert_thread stand_in;
-    if (stand_in.tid == 0) {
+    if (stand_in.tid.load(std::memory_order_relaxed) == 0) {
         stand_in.state.store(detached, std::memory_order_relaxed);
-        stand_in.tid = gettid_now();
+        stand_in.tid.store(gettid_now(), std::memory_order_relaxed);
     }
     return &stand_in;
 }
 
-pid_t thread_tid(const clonert_thread *t) noexcept { return t->tid; }
+pid_t thread_tid(const clonert_thread *t) noexcept {
+    return t->tid.load(std::memory_order_acquire);
+}
 
 pid_t current_tid() noexcept { return gettid_now(); }
 
