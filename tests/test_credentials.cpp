@@ -508,6 +508,8 @@ TEST_CASE("credentials: a failed change (not permitted) changes no thread") {
         check_tasks_in_proc(v, threads.tids(), before);
         for (const report &r : threads.release_and_join())
             v.check(r.kind + " thread " + std::to_string(r.tid), r.seen, before);
+        std::printf("credentials: %s: %d threads and tasks checked, %d wrong\n", v.what().c_str(),
+                    v.checked(), v.wrong());
         return v.wrong();
     });
     CHECK(wrong == 0);
