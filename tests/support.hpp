@@ -2,6 +2,7 @@
 #pragma once
 
 #include <csignal>
+#include <dirent.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,17 @@ namespace clonert_test {
 inline bool under_qemu() {
     const char *v = std::getenv("CLONERT_UNDER_QEMU");
     return v != nullptr && std::strcmp(v, "1") == 0;
+}
+
+// The entries of a /proc directory (tasks, fds), not counting . and ..
+inline std::size_t count_entries(const char *dir) {
+    std::size_t n = 0;
+    if (DIR *d = opendir(dir)) {
+        while (dirent *e = readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        closedir(d);
+    }
+    return n;
 }
 
 // Runs body() in a forked child and returns how the child ended: its exit

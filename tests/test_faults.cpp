@@ -47,15 +47,7 @@ using namespace std::chrono_literals;
 
 // --- Helpers -----------------------------------------------------------------------
 
-std::size_t count_entries(const char *dir) {
-    std::size_t n = 0;
-    if (DIR *d = opendir(dir)) {
-        while (dirent *e = readdir(d))
-            if (e->d_name[0] != '.') ++n;
-        closedir(d);
-    }
-    return n;
-}
+using clonert_test::count_entries;
 
 // What a thread could leave behind: mappings (a stack, a guard) and
 // descriptors. Compared exactly, with the stack cache off so that a joined

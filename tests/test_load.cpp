@@ -42,15 +42,7 @@ double seconds_since(clock_type::time_point start) {
     return std::chrono::duration<double>(clock_type::now() - start).count();
 }
 
-std::size_t count_entries(const char *dir) {
-    std::size_t n = 0;
-    if (DIR *d = opendir(dir)) {
-        while (dirent *e = readdir(d))
-            if (e->d_name[0] != '.') ++n;
-        closedir(d);
-    }
-    return n;
-}
+using clonert_test::count_entries;
 
 struct footprint {
     long heap_in_use;  // mallinfo2().uordblks: allocated bytes in every arena

@@ -46,15 +46,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::size_t count_entries(const char *dir) {
-    std::size_t n = 0;
-    if (DIR *d = opendir(dir)) {
-        while (dirent *e = readdir(d))
-            if (e->d_name[0] != '.') ++n;
-        closedir(d);
-    }
-    return n;
-}
+using clonert_test::count_entries;
 
 struct footprint {
     long heap_in_use;  // mallinfo2().uordblks
