@@ -16,8 +16,10 @@
 // SIGSETXID is used because glibc strips it from every signal mask a program
 // can set, so no thread can block it; clonert's handler passes glibc's own
 // SIGSETXID signals (sent with tgkill, si_code SI_TKILL) on to glibc's.
-// Threads made while the change is under way are caught by asking the
-// lifecycle for live threads again until none is new and none is mid-clone.
+// While the change is under way, no new thread starts (its creator waits,
+// still taking signals); the threads that were mid-clone when it began are
+// caught by asking the lifecycle for live threads again until none is new
+// and none is mid-clone.
 // (Not /proc/self/task: under qemu-user it lists qemu's own helper threads,
 // which never run a guest signal handler.) If any thread fails to adopt the
 // change, the process aborts, as glibc does: a thread left with the old
@@ -220,6 +222,14 @@ void broadcast(int sig) {
     // TID: a thread that ends during the broadcast frees its TID, and a new
     // thread made by one still holding the old credentials may get it.
     std::unordered_set<std::uint64_t> reached;
+    // No thread starts while the change is under way: else each round would
+    // find threads made during the one before, and a program that makes
+    // threads without pause would keep the caller here as long as it ran.
+    // The threads already past the gate are the last to look for.
+    struct creation_hold {
+        creation_hold() { hold_thread_creation(); }
+        ~creation_hold() { release_thread_creation(); }
+    } hold;
     for (;;) {
         std::vector<live_thread> live, fresh;
         const std::size_t starting = live_threads_now(live);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <linux/futex.h>
 #include <new>
+#include <pthread.h>
 #include <string>
 #include <vector>
 #include <sys/prctl.h>
@@ -72,18 +73,60 @@ thread_local clonert_thread *current = nullptr;
 struct live_threads {
     spin_lock guard;
     clonert_thread head{};  // sentinel of a circular list
+    std::atomic<int> creation_held{0};  // 1 while credentials.cpp broadcasts (a futex word)
 
     live_threads() { head.prev = head.next = &head; }
     void lock() { guard.lock(); }
     void unlock() { guard.unlock(); }
+    // In the child of fork(), on its only thread, with the lock held (taken
+    // before the fork). Every other record describes a thread that does not
+    // exist here: its join word will never be cleared, and a record still
+    // "starting" would keep credentials.cpp waiting for it forever. Only the
+    // forking thread stays, if clonert made it (glibc's fork has already set
+    // its join word, struct pthread.tid, to its new TID).
+    void after_fork();
+    // Lists t, waiting first while creation is held (hold_creation): under
+    // the lock, so that once hold_creation() returns no thread is listed,
+    // and so started, until release_creation(). The wait is a futex wait a
+    // signal interrupts: the waiting thread still runs its handlers, among
+    // them the one that adopts new credentials.
     void insert(clonert_thread *t) {
-        lock();
+        for (;;) {
+            lock();
+            if (creation_held.load(std::memory_order_relaxed) == 0) break;
+            unlock();
+            wait_for_creation();
+        }
         t->next = &head;
         t->prev = head.prev;
         head.prev->next = t;
         head.prev = t;
         t->listed = true;
         unlock();
+    }
+    // Natively a plain futex wait would do. Under qemu-user 7.2, a thread
+    // made while its creator had a signal on the way starts with every
+    // *host* signal blocked (qemu copies the creator's host mask, which it
+    // had closed to queue that signal), and stays deaf to signals -- the
+    // broadcast's included -- until qemu next re-reads the guest's mask:
+    // a deadlock here. An rt_sigprocmask(2) that changes nothing makes qemu
+    // do that, so wake every 10 ms and make one (seen and checked under
+    // qemu-aarch64; see docs/reliability.md).
+    void wait_for_creation() {
+        timespec tick{0, 10 * 1000 * 1000};
+        arch::syscall(SYS_futex, reinterpret_cast<long>(&creation_held), FUTEX_WAIT_PRIVATE, 1,
+                      reinterpret_cast<long>(&tick));
+        const unsigned long none = 0;
+        arch::syscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&none), 0, _NSIG / 8);
+    }
+    void hold_creation() {
+        lock();
+        creation_held.store(1, std::memory_order_relaxed);
+        unlock();
+    }
+    void release_creation() {
+        creation_held.store(0, std::memory_order_release);
+        arch::syscall(SYS_futex, reinterpret_cast<long>(&creation_held), FUTEX_WAKE_PRIVATE, INT_MAX);
     }
     // Called by the thread as it ends, and again by whoever reclaims its
     // memory, in case it left some other way (a raw exit system call).
@@ -98,6 +141,26 @@ struct live_threads {
     }
 };
 live_threads live;
+
+void live_threads::after_fork() {
+    for (clonert_thread *t = head.next; t != &head; t = t->next) t->listed = false;
+    head.prev = head.next = &head;
+    creation_held.store(0, std::memory_order_relaxed);  // its holder is not here
+    clonert_thread *self = current;
+    if (self != nullptr) {
+        self->next = self->prev = &head;
+        head.next = head.prev = self;
+        self->listed = true;
+    }
+    unlock();
+}
+
+// fork(2) copies only the calling thread. Hold the lock across it so that the
+// child's copy of the list is not caught mid-update (its lock would stay held
+// forever), and start the child's list afresh. (After `live`: objects of one
+// file are constructed in order.)
+const int fork_handlers = pthread_atfork([] { live.lock(); }, [] { live.unlock(); },
+                                         [] { live.after_fork(); });
 
 [[noreturn]] void fail(int err, const std::string &what) {
     throw std::system_error(err, std::generic_category(), "clonert: " + what);
@@ -346,6 +409,9 @@ std::size_t live_threads_now(std::vector<live_thread> &threads) {
     live.unlock();
     return starting;
 }
+
+void hold_thread_creation() noexcept { live.hold_creation(); }
+void release_thread_creation() noexcept { live.release_creation(); }
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
 

@@ -80,6 +80,12 @@ struct live_thread {
 // pthreads itself.
 std::size_t live_threads_now(std::vector<live_thread> &threads);
 
+// Holds back the start of new threads (creators wait, still taking signals)
+// until release_thread_creation(), so that a broadcast to every live thread
+// has a list that stops growing. Raw backend only.
+void hold_thread_creation() noexcept;
+void release_thread_creation() noexcept;
+
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;
 

@@ -17,6 +17,12 @@ namespace {
 
 thread_attributes to_attributes(const thread_options &o) {
     thread_attributes a;
+    // 0 and SIZE_MAX are the lower layer's "default" markers: a caller who
+    // set them asked for something impossible, not for the default.
+    if (o.stack_size && *o.stack_size == 0)
+        throw_errc(std::errc::invalid_argument, "clonert::thread: a stack_size of 0 has no room for a stack");
+    if (o.guard_size && *o.guard_size == thread_attributes::default_guard)
+        throw_errc(std::errc::invalid_argument, "clonert::thread: a guard_size of SIZE_MAX is larger than any stack");
     if (o.stack_size) a.stack_size = *o.stack_size;
     if (o.guard_size) a.guard_size = *o.guard_size;
     a.stack = o.stack;

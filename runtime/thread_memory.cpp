@@ -51,7 +51,16 @@ struct stack_cache {
         // fork() in one thread while another holds the lock would leave the
         // child's copy locked forever.
         pthread_atfork([] { instance().lock.lock(); }, [] { instance().lock.unlock(); },
-                       [] { instance().lock.unlock(); });
+                       [] { instance().after_fork(); });
+    }
+    // In the child of fork(), with the lock held: a mapping cached by a
+    // thread that had not yet finished exiting when the parent forked has a
+    // join word the kernel will never clear here (that thread does not exist
+    // in the child). No thread but the forking one exists: all are free.
+    void after_fork() {
+        for (std::size_t i = 0; i < count; ++i)
+            __atomic_store_n(glibc::layout().tid_word(entries[i].tp), 0, __ATOMIC_RELEASE);
+        lock.unlock();
     }
     static stack_cache &instance() {
         static stack_cache cache;

@@ -278,13 +278,14 @@ TEST_CASE("a caller-provided stack may hold any bytes beforehand") {
 TEST_CASE("name is the thread's comm in /proc, seen inside and outside") {
     clonert::thread_options options;
     options.name = "worker-15chars!";  // the longest name the kernel keeps
-    std::atomic<bool> release{false};
+    std::atomic<bool> release{false}, read{false};
     std::string inside;
     clonert::thread t(options, [&] {
         inside = read_line("/proc/thread-self/comm");
+        read.store(true, std::memory_order_release);  // `inside` is main's to read from here
         while (!release) clonert::this_thread::sleep_for(1ms);
     });
-    while (inside.empty()) clonert::this_thread::sleep_for(1ms);
+    while (!read.load(std::memory_order_acquire)) clonert::this_thread::sleep_for(1ms);
     const std::string outside =
         read_line("/proc/self/task/" + std::to_string(t.native_handle()) + "/comm");
     release = true;
