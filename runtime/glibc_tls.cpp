@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "arch.hpp"
+#include "spin_lock.hpp"
 #include "trace.hpp"
 
 namespace clonert::glibc {
@@ -237,6 +238,23 @@ int collect_module(dl_phdr_info *info, std::size_t, void *arg) {
     return 0;
 }
 
+// Held around every dl_iterate_phdr call clonert makes, and across fork().
+// dl_iterate_phdr holds the loader's dl_load_write_lock while it runs, and
+// glibc's fork resets the loader's other locks in the child but not that one
+// (glibc 2.36 posix/fork.c: dl_load_lock and dl_load_tls_lock only). A child
+// forked while a clonert thread was creating a thread -- inside
+// dl_iterate_phdr, in modules() below -- hung in its own first thread
+// creation on that lock (seen: 1 child in about 50,000 forks, gdb showing
+// ___pthread_mutex_lock on _rtld_global from dl_iterate_phdr). With this
+// lock taken before the fork, no clonert thread is inside dl_iterate_phdr
+// when it happens. (Other code that calls dl_iterate_phdr, such as the
+// unwinder, is not covered: the same hang awaits it with pthreads.)
+spin_lock loader_scan;
+const int loader_scan_fork_handlers = pthread_atfork([] { loader_scan.lock(); },
+                                                     [] { loader_scan.unlock(); },
+                                                     [] { loader_scan.unlock(); });
+
+// With loader_scan held.
 module_table *scan_modules(const tls_layout &l) {
     auto *table = new module_table;
     module_scan scan{&l, arch::thread_pointer(), table};
@@ -308,7 +326,10 @@ tls_layout build() {
     l.ctype_offsets[0] = offset_from_tp(__ctype_b_loc());
     l.ctype_offsets[1] = offset_from_tp(__ctype_tolower_loc());
     l.ctype_offsets[2] = offset_from_tp(__ctype_toupper_loc());
-    l.table = scan_modules(l);
+    {
+        std::lock_guard<spin_lock> hold(loader_scan);
+        l.table = scan_modules(l);
+    }
     const tls_module *libc = nullptr;
     for (const tls_module &m : l.table->modules)
         if (m.is_libc) libc = &m;
@@ -391,13 +412,10 @@ pid_t current_tid() noexcept {
 // On reuse, the parts of libc's block listed in libc_resets get their bytes
 // from libc's initial image (.tdata) or zero (.tbss), as in a new thread.
 const module_table &tls_layout::modules() const {
+    std::lock_guard<spin_lock> hold(loader_scan);  // also one rescan at a time
     const module_table *now = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     unsigned long long counts[2] = {0, 0};
     dl_iterate_phdr(read_load_counts, counts);
-    if (counts[0] == now->loads && counts[1] == now->unloads) return *now;
-    static std::mutex rescan;
-    std::lock_guard<std::mutex> hold(rescan);
-    now = __atomic_load_n(&table, __ATOMIC_ACQUIRE);
     if (counts[0] == now->loads && counts[1] == now->unloads) return *now;
     const module_table *fresh = scan_modules(*this);
     // The old table stays allocated: another thread may be reading it.

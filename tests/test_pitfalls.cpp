@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <thread>
 #include <vector>
 
 #include "arch.hpp"
@@ -383,6 +384,57 @@ TEST_CASE("setuid: glibc's seteuid() does not reach a raw thread glibc does not 
         return raw.euid == 0 && pthread_euid == 65534 && geteuid() == 65534 ? 0 : 1;
     });
     CHECK(fate == 0);
+}
+
+// ---------------------------------------------------------------------------
+// fork() and the loader's write lock. dl_iterate_phdr holds glibc's
+// dl_load_write_lock while its callback runs; glibc 2.36's fork resets
+// dl_load_lock and dl_load_tls_lock in the child, not that one
+// (posix/fork.c). A child forked while another thread is inside
+// dl_iterate_phdr hangs in its own first call. clonert calls dl_iterate_phdr
+// on every thread creation (to notice dlopen), so it holds a lock of its own
+// across fork (runtime/glibc_tls.cpp, loader_scan): its threads are never
+// inside when a fork happens.
+
+namespace {
+
+int count_modules(dl_phdr_info *, std::size_t, void *n) {
+    ++*static_cast<int *>(n);
+    return 0;
+}
+
+std::atomic<int> inside_iteration{0};  // 1: the callback runs; 2: let it return
+
+int wait_inside(dl_phdr_info *, std::size_t, void *) {
+    inside_iteration = 1;
+    while (inside_iteration.load() != 2) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return 1;
+}
+
+}  // namespace
+
+TEST_CASE("fork: a child forked while a thread is inside dl_iterate_phdr hangs in its own") {
+    const int fate = in_child([] {
+        std::thread iterating([] { dl_iterate_phdr(wait_inside, nullptr); });
+        while (inside_iteration.load() != 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        const pid_t child = fork();
+        if (child == 0) {
+            alarm(2);  // SIGALRM ends the hang
+            int modules = 0;
+            dl_iterate_phdr(count_modules, &modules);
+            _exit(modules > 0 ? 0 : 1);
+        }
+        int status = 0;
+        waitpid(child, &status, 0);
+        inside_iteration = 2;
+        iterating.join();
+        std::printf("pitfalls: fork inside dl_iterate_phdr: the child %s\n",
+                    WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM
+                        ? "hung in dl_iterate_phdr (killed by its alarm after 2 s)"
+                        : "returned from dl_iterate_phdr");
+        return WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM ? 0 : 1;
+    });
+    CHECK(fate == 0);  // 1 would mean glibc now resets the lock: loader_scan could go
 }
 
 // ---------------------------------------------------------------------------
