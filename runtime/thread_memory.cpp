@@ -58,8 +58,11 @@ struct stack_cache {
     // join word the kernel will never clear here (that thread does not exist
     // in the child). No thread but the forking one exists: all are free.
     void after_fork() {
-        for (std::size_t i = 0; i < count; ++i)
-            __atomic_store_n(glibc::layout().tid_word(entries[i].tp), 0, __ATOMIC_RELEASE);
+        if (count != 0) {  // then the layout was built: it made these entries
+            const glibc::tls_layout &layout = glibc::layout();
+            for (std::size_t i = 0; i < count; ++i)
+                __atomic_store_n(layout.tid_word(entries[i].tp), 0, __ATOMIC_RELEASE);
+        }
         lock.unlock();
     }
     static stack_cache &instance() {

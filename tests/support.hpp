@@ -6,7 +6,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <string>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -33,6 +35,38 @@ inline std::size_t count_entries(const char *dir) {
         closedir(d);
     }
     return n;
+}
+
+// Lines of /proc/self/maps: one per mapping (a mapping whose permissions
+// differ in parts, like a guard below a stack, counts once per part).
+inline std::size_t count_mappings() {
+    std::ifstream maps("/proc/self/maps");
+    std::size_t n = 0;
+    for (std::string line; std::getline(maps, line);) ++n;
+    return n;
+}
+
+// The tasks of the process before any test ran: main, and under qemu-user
+// qemu's own helper thread.
+inline const std::size_t tasks_at_load = count_entries("/proc/self/task");
+
+// Waits (up to 10 s) until /proc/self/task lists no more than `tasks` tasks,
+// for counts that must not see the threads of an earlier step: a joined
+// thread's task lingers a little after the kernel clears its join word, and a
+// detached one may still be ending. Also returns once the count has not
+// moved for 100 ms: a tool may have started a thread of its own since
+// `tasks` was counted (TSan starts its background thread with the first
+// thread the program makes).
+inline void wait_for_tasks(std::size_t tasks = tasks_at_load) {
+    std::size_t last = 0;
+    for (int i = 0, still = 0; i < 10000; ++i) {
+        const std::size_t now = count_entries("/proc/self/task");
+        if (now <= tasks) return;
+        still = now == last ? still + 1 : 0;
+        if (still >= 100) return;
+        last = now;
+        usleep(1000);
+    }
 }
 
 // Runs body() in a forked child and returns how the child ended: its exit

@@ -57,23 +57,13 @@ std::string errno_name(int e) {
     }
 }
 
-std::size_t count_lines(const char *path) {
-    std::ifstream in(path);
-    std::size_t n = 0;
-    for (std::string line; std::getline(in, line);) ++n;
-    return n;
-}
+using clonert_test::count_mappings;
 
-std::size_t mappings() { return count_lines("/proc/self/maps"); }
-
-// Before counting mappings: let the threads an earlier case detached finish
-// ending. A std::thread that ends frees its state, and glibc's malloc may
-// then make that thread an arena (two new mappings) -- seen once in twelve
-// runs under load, counted as a leak.
-void wait_until_only_thread() {
-    for (int i = 0; i < 5000 && clonert_test::count_entries("/proc/self/task") > 1; ++i)
-        std::this_thread::sleep_for(1ms);
-}
+// Called before counting mappings, to let the threads an earlier case
+// detached finish ending: a std::thread that ends frees its state, and
+// glibc's malloc may then make that thread an arena (two new mappings) --
+// seen once in twelve runs under load, counted as a leak.
+using clonert_test::wait_for_tasks;
 
 using clonert_test::in_child;
 
@@ -480,8 +470,8 @@ TEST_CASE("bad input: impossible thread_options throw invalid_argument naming wh
     add("cpus = {CPU_SETSIZE}", "CPU", [](auto &o) { o.cpus = {CPU_SETSIZE}; });
 
     std::atomic<int> ran{0};
-    wait_until_only_thread();
-    const std::size_t maps_before = mappings();
+    wait_for_tasks();
+    const std::size_t maps_before = count_mappings();
     for (const row &r : rows) {
         const thrown t = start_with(r.options, ran);
         show("thread_options: " + r.input, describe(t));
@@ -491,7 +481,7 @@ TEST_CASE("bad input: impossible thread_options throw invalid_argument naming wh
         CHECK(mentions(t.what, "clonert"));
     }
     CHECK(ran == 0);                       // nothing started
-    CHECK(mappings() == maps_before);      // and nothing mapped was left behind
+    CHECK(count_mappings() == maps_before);  // and nothing mapped was left behind
 }
 
 TEST_CASE("bad input: arguments too large for the stack are refused before anything runs") {
@@ -530,11 +520,11 @@ TEST_CASE("bad input: an argument whose copy throws starts nothing and leaks not
     };
     clonert_set_stack_cache_size(0);  // so that a mapping kept would show
     attempt();                        // the first throw sets up the unwinder's state
-    wait_until_only_thread();
-    const std::size_t before = mappings();
+    wait_for_tasks();
+    const std::size_t before = count_mappings();
     std::string seen;
     for (int i = 0; i < 100; ++i) seen = attempt();
-    const std::size_t after = mappings();
+    const std::size_t after = count_mappings();
     clonert_set_stack_cache_size(64u << 20);
     show("an argument whose copy constructor throws (x100)", "the copy's exception: \"" + seen + "\"");
     CHECK(seen == "copy refused");
@@ -547,19 +537,21 @@ TEST_CASE("bad input: an argument whose copy throws starts nothing and leaks not
 // std::thread invokes whatever it is given ([thread.thread.constr]: the
 // callable must be invocable; a null function pointer is undefined
 // behaviour). Both crash the same way; clonert is no worse.
-template <class Thread>
-int fate_of_null_function_pointer() {
-    return in_child([] {
-        void (*nothing)() = nullptr;
-        Thread t(nothing);
+
+// How a child process ends that starts a Thread on `f` and joins it.
+template <class Thread, class F>
+int fate_of_thread_on(F f) {
+    return in_child([f] {
+        Thread t(f);
         t.join();
         return 0;
     });
 }
 
 TEST_CASE("bad input: a null function pointer crashes the thread exactly as with std::thread") {
-    const int ours = fate_of_null_function_pointer<clonert::thread>();
-    const int standard = fate_of_null_function_pointer<std::thread>();
+    void (*nothing)() = nullptr;
+    const int ours = fate_of_thread_on<clonert::thread>(nothing);
+    const int standard = fate_of_thread_on<std::thread>(nothing);
     show("clonert::thread(null function pointer)", fate_name(ours) + " (std::thread: " + fate_name(standard) + ")");
     CHECK(ours == 128 + SIGSEGV);
     CHECK(ours == standard);
@@ -567,18 +559,10 @@ TEST_CASE("bad input: a null function pointer crashes the thread exactly as with
 
 // An empty std::function throws std::bad_function_call when called; escaping
 // a thread's function, any exception calls std::terminate.
-template <class Thread>
-int fate_of_empty_function() {
-    return in_child([] {
-        Thread t(std::function<void()>{});
-        t.join();
-        return 0;
-    });
-}
-
 TEST_CASE("bad input: an empty std::function terminates the process exactly as with std::thread") {
-    const int ours = fate_of_empty_function<clonert::thread>();
-    const int standard = fate_of_empty_function<std::thread>();
+    const std::function<void()> empty;
+    const int ours = fate_of_thread_on<clonert::thread>(empty);
+    const int standard = fate_of_thread_on<std::thread>(empty);
     show("clonert::thread(empty std::function)", fate_name(ours) + " (std::thread: " + fate_name(standard) + ")");
     CHECK(ours == 128 + SIGABRT);
     CHECK(ours == standard);

@@ -29,14 +29,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::size_t count_lines(const char *path) {
-    std::ifstream in(path);
-    std::size_t n = 0;
-    for (std::string line; std::getline(in, line);) ++n;
-    return n;
-}
-
-std::size_t mappings() { return count_lines("/proc/self/maps"); }
+using clonert_test::count_mappings;
 
 bool task_exists(pid_t tid) {
     return access(("/proc/self/task/" + std::to_string(tid)).c_str(), F_OK) == 0;
@@ -411,9 +404,9 @@ TEST_CASE("clonert_detach of a thread that has already finished reclaims it") {
         CHECK(clonert_detach(t) == 0);
     };
     for (int i = 0; i < 20; ++i) one_round();  // warm the stack cache
-    const std::size_t before = mappings();
+    const std::size_t before = count_mappings();
     for (int i = 0; i < 200; ++i) one_round();
-    CHECK(mappings() == before);
+    CHECK(count_mappings() == before);
 }
 
 TEST_CASE("many detached threads finish and give their memory to the stack cache") {
@@ -421,9 +414,9 @@ TEST_CASE("many detached threads finish and give their memory to the stack cache
     detached_attr d;
     empty_stack_cache();
     detached_ran = 0;
-    const std::size_t start = mappings();
+    const std::size_t start = count_mappings();
     REQUIRE(run_detached(batch, batch, &d.attr) == 0);  // warm-up: one full batch
-    const std::size_t warm = mappings();
+    const std::size_t warm = count_mappings();
     // Every thread of the batch is gone, yet its stack (guard + stack: two
     // /proc/self/maps lines) stays mapped, in the cache.
     CHECK(warm >= start + 2 * batch);
@@ -432,7 +425,7 @@ TEST_CASE("many detached threads finish and give their memory to the stack cache
     CHECK(detached_ran == n + batch);
     // Later batches reuse the cached stacks (and, with them, the malloc arena
     // each had attached to): not one mapping more.
-    CHECK(mappings() == warm);
+    CHECK(count_mappings() == warm);
 }
 
 TEST_CASE("many detached threads unmap their own stacks (stack cache off)") {
@@ -448,9 +441,9 @@ TEST_CASE("many detached threads unmap their own stacks (stack cache off)") {
     // Warm-up: malloc creates its arenas (up to 8 per CPU, each a mapping
     // that stays) for the first threads that need them.
     const int warm_up_failures = run_detached(batch, batch, &d.attr);
-    const std::size_t warm = mappings();
+    const std::size_t warm = count_mappings();
     const int failures = run_detached(n, batch, &d.attr);
-    const std::size_t after = mappings();
+    const std::size_t after = count_mappings();
     clonert_set_stack_cache_size(previous);
     REQUIRE(warm_up_failures == 0);
     REQUIRE(failures == 0);

@@ -53,8 +53,7 @@ struct footprint {
     static footprint now() {
         footprint f{};
         f.heap_in_use = static_cast<long>(mallinfo2().uordblks);
-        std::ifstream maps("/proc/self/maps");
-        for (std::string line; std::getline(maps, line);) ++f.mappings;
+        f.mappings = static_cast<long>(clonert_test::count_mappings());
         f.fds = static_cast<long>(count_entries("/proc/self/fd"));
         f.tasks = static_cast<long>(count_entries("/proc/self/task"));
         return f;
@@ -85,28 +84,11 @@ int scaled(int natively, int under_qemu) {
 // are then gone, so that a count of mappings compares exactly.
 void empty_stack_cache() { clonert_set_stack_cache_size(clonert_set_stack_cache_size(0)); }
 
-// Waits (up to 10 s) until /proc lists no more than `tasks` tasks: a joined
-// thread's task lingers a little after the kernel clears its join word. Also
-// returns once the count has not moved for 100 ms: a tool may have started a
-// thread of its own since `tasks` was counted (TSan starts its background
-// thread with the first thread the program makes).
-void wait_for_tasks(long tasks) {
-    long last = -1;
-    for (int i = 0, still = 0; i < 10000; ++i) {
-        const long now = static_cast<long>(count_entries("/proc/self/task"));
-        if (now <= tasks) return;
-        still = now == last ? still + 1 : 0;
-        if (still >= 100) return;
-        last = now;
-        usleep(1000);
-    }
-}
-
-// The tasks of the process before any test ran: main, and under qemu-user
-// qemu's own helper thread. Every count starts after waiting for this, so
-// that a thread joined just before (its task still listed) is not counted as
-// one that went missing after (seen once in CI: tasks 2 before, 1 after).
-const long tasks_at_load = static_cast<long>(count_entries("/proc/self/task"));
+// Every count starts after waiting for the tasks the process had at load,
+// so that a thread joined just before (its task still listed) is not
+// counted as one that went missing after (seen once in CI: tasks 2 before,
+// 1 after).
+using clonert_test::wait_for_tasks;
 
 // The heap may differ by what is parked in the tcaches of the mappings the
 // stack cache holds (a thread that reuses a cached mapping inherits its libc
@@ -160,10 +142,10 @@ void check_crowd(const char *what, int count, const clonert::thread_options &opt
     // not counted.
     run_crowd(100, options);
     empty_stack_cache();
-    wait_for_tasks(tasks_at_load);
+    wait_for_tasks();
     const footprint before = footprint::now();
     const crowd_result r = run_crowd(count, options);
-    wait_for_tasks(before.tasks);
+    wait_for_tasks(static_cast<std::size_t>(before.tasks));
     empty_stack_cache();
     const footprint after = footprint::now();
     std::printf("load: %d threads alive at once (%s): all started and parked in %.2f s, %ld tasks at the "
@@ -254,7 +236,7 @@ TEST_CASE("load: 4 creators x 20,000 lifetimes: every thread runs, resources fla
     // of run fills the stack cache.
     settle_malloc_arenas();
     churn(creators, cycles / 10);
-    wait_for_tasks(tasks_at_load);
+    wait_for_tasks();
     bodies_run = 0;
     // The stack cache keeps up to 64 MiB of mappings (a default stack each,
     // here), as many as were ever needed at once: bounded, not lost, but a
@@ -265,7 +247,7 @@ TEST_CASE("load: 4 creators x 20,000 lifetimes: every thread runs, resources fla
     const auto start = clock_type::now();
     churn(creators, cycles);
     const double took = seconds_since(start);
-    wait_for_tasks(before.tasks);
+    wait_for_tasks(static_cast<std::size_t>(before.tasks));
     empty_stack_cache();
     const footprint after = footprint::now();
     const long lifetimes = static_cast<long>(creators) * cycles;
@@ -282,7 +264,7 @@ TEST_CASE("load: the long run: create + join in a loop (CLONERT_LONG=1: 1,000,00
     settle_malloc_arenas();
     for (int i = 0; i < 1000; ++i) clonert::thread(short_life).join();  // warm-up
     bodies_run = 0;
-    wait_for_tasks(tasks_at_load);
+    wait_for_tasks();
     const footprint before = footprint::now();
     const auto start = clock_type::now();
     footprint halfway{};
@@ -291,7 +273,7 @@ TEST_CASE("load: the long run: create + join in a loop (CLONERT_LONG=1: 1,000,00
         if (i == lifetimes / 2) halfway = footprint::now();
     }
     const double took = seconds_since(start);
-    wait_for_tasks(before.tasks);
+    wait_for_tasks(static_cast<std::size_t>(before.tasks));
     const footprint after = footprint::now();
     std::printf("load: long run: %ld lifetimes in %.1f s (%.1f us each)%s\n", lifetimes, took,
                 took * 1e6 / static_cast<double>(lifetimes),

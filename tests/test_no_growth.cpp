@@ -56,8 +56,7 @@ struct footprint {
     static footprint now() {
         footprint f{};
         f.heap_in_use = static_cast<long>(mallinfo2().uordblks);
-        std::ifstream maps("/proc/self/maps");
-        for (std::string line; std::getline(maps, line);) ++f.mappings;
+        f.mappings = static_cast<long>(clonert_test::count_mappings());
         f.fds = static_cast<long>(count_entries("/proc/self/fd"));
         return f;
     }
