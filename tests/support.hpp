@@ -2,6 +2,10 @@
 #pragma once
 
 #include <csignal>
+#include <cstdint>
+#include <malloc.h>
+#include <new>
+#include <sys/mman.h>
 #include <dirent.h>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <catch2/catch.hpp>
+#include "catch.hpp"  // Catch2 2 or 3, chosen by tests/meson.build
 
 namespace clonert_test {
 
@@ -92,6 +96,81 @@ inline int in_child(const std::function<int()> &body) {
     REQUIRE(waitpid(pid, &status, 0) == pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
+
+// Memory for a raw child's stack: clone(2) takes its top, clone3(2) its base
+// and size (stacks grow down on x86_64 and aarch64).
+class child_stack {
+public:
+    static constexpr std::size_t size = 256 * 1024;
+    child_stack()
+        : base_(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+                     -1, 0)) {
+        REQUIRE(base_ != MAP_FAILED);
+    }
+    ~child_stack() { munmap(base_, size); }
+    child_stack(const child_stack &) = delete;
+    child_stack &operator=(const child_stack &) = delete;
+    void *top() const { return static_cast<char *>(base_) + size; }
+    std::uint64_t base() const { return reinterpret_cast<std::uintptr_t>(base_); }
+
+private:
+    void *base_;
+};
+
+// A T both sides of a clone see even without CLONE_VM: a MAP_SHARED mapping
+// survives the copy of the address space a fork-like child gets, so such a
+// child can report what it saw.
+template <class T>
+class shared_page {
+public:
+    shared_page()
+        : base_(mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) {
+        REQUIRE(base_ != MAP_FAILED);
+        value_ = new (base_) T{};
+    }
+    ~shared_page() { munmap(base_, sizeof(T)); }
+    shared_page(const shared_page &) = delete;
+    shared_page &operator=(const shared_page &) = delete;
+    T *operator->() const { return value_; }
+    T *get() const { return value_; }
+
+private:
+    void *base_;
+    T *value_;
+};
+
+// Runs `body` in a forked child and returns its wait status. The child ends
+// with _exit: it must not flush the parent's buffered output a second time.
+template <class F>
+int status_of_child(F body) {
+    std::fflush(nullptr);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        alarm(60);  // a child that hangs dies (SIGALRM) instead of stalling the test
+        body();
+        _exit(0);
+    }
+    int status = -1;
+    waitpid(pid, &status, 0);
+    return status;
+}
+
+// What a process holds that a thread's life could leak.
+struct footprint {
+    long heap_in_use;  // mallinfo2().uordblks: allocated bytes in every arena
+    long mappings;     // lines of /proc/self/maps
+    long fds;          // entries of /proc/self/fd
+    long tasks;        // entries of /proc/self/task
+
+    static footprint now() {
+        footprint f{};
+        f.heap_in_use = static_cast<long>(mallinfo2().uordblks);
+        f.mappings = static_cast<long>(count_mappings());
+        f.fds = static_cast<long>(count_entries("/proc/self/fd"));
+        f.tasks = static_cast<long>(count_entries("/proc/self/task"));
+        return f;
+    }
+};
 
 }  // namespace clonert_test
 

@@ -185,9 +185,20 @@ TEST_CASE("attribute functions validate their arguments as pthreads does") {
     REQUIRE(clonert_attr_init(&attr) == 0);
     CHECK(clonert_attr_init(nullptr) == EINVAL);
 
+    // The defaults read back as pthread's do: its default stack size (not a
+    // marker), one page of guard.
+    pthread_attr_t pattr;
+    pthread_attr_init(&pattr);
+    std::size_t pthread_size = 0, pthread_guard = 0;
+    pthread_attr_getstacksize(&pattr, &pthread_size);
+    pthread_attr_getguardsize(&pattr, &pthread_guard);
+    pthread_attr_destroy(&pattr);
     std::size_t size = 1;
     CHECK(clonert_attr_getstacksize(&attr, &size) == 0);
-    CHECK(size == 0);  // 0: the default
+    CHECK(size == pthread_size);
+    std::size_t default_guard = 1;
+    CHECK(clonert_attr_getguardsize(&attr, &default_guard) == 0);
+    CHECK(default_guard == pthread_guard);
     CHECK(clonert_attr_setstacksize(&attr, CLONERT_STACK_MIN - 1) == EINVAL);
     CHECK(clonert_attr_setstacksize(&attr, 0) == EINVAL);
     CHECK(clonert_attr_setstacksize(&attr, CLONERT_STACK_MIN) == 0);

@@ -38,44 +38,8 @@ constexpr std::uint64_t thread_flags =
 constexpr const char *qemu_has_no_clone3 =
     "qemu-user 7.2 has no clone3 (ENOSYS, checked); this part needs the kernel's";
 
-class child_stack {
-public:
-    static constexpr std::size_t size = 256 * 1024;
-    child_stack()
-        : base_(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                     -1, 0)) {
-        REQUIRE(base_ != MAP_FAILED);
-    }
-    ~child_stack() { munmap(base_, size); }
-    child_stack(const child_stack &) = delete;
-    child_stack &operator=(const child_stack &) = delete;
-    // clone3 takes the lowest address and the size, not the top (clone3(2)).
-    std::uint64_t base() const { return reinterpret_cast<std::uintptr_t>(base_); }
-
-private:
-    void *base_;
-};
-
-// Survives the copy of the address space a fork-like child gets: how such a
-// child reports what it saw.
-template <class T>
-class shared_page {
-public:
-    shared_page()
-        : base_(mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) {
-        REQUIRE(base_ != MAP_FAILED);
-        value_ = new (base_) T{};
-    }
-    ~shared_page() { munmap(base_, sizeof(T)); }
-    shared_page(const shared_page &) = delete;
-    shared_page &operator=(const shared_page &) = delete;
-    T *operator->() const { return value_; }
-    T *get() const { return value_; }
-
-private:
-    void *base_;
-    T *value_;
-};
+using clonert_test::child_stack;
+using clonert_test::shared_page;
 
 template <class P>
 std::uint64_t address(P *p) {

@@ -56,45 +56,8 @@ constexpr const char *qemu_fork_only =
 constexpr const char *qemu_vm_needs_thread =
     "qemu-user 7.2 refuses CLONE_VM without the full thread flag set with EINVAL";
 
-// Memory for a child's stack. clone(2) takes the top of it: stacks grow down
-// on x86_64 and aarch64.
-class child_stack {
-public:
-    static constexpr std::size_t size = 256 * 1024;
-    child_stack()
-        : base_(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                     -1, 0)) {
-        REQUIRE(base_ != MAP_FAILED);
-    }
-    ~child_stack() { munmap(base_, size); }
-    child_stack(const child_stack &) = delete;
-    child_stack &operator=(const child_stack &) = delete;
-    void *top() const { return static_cast<char *>(base_) + size; }
-
-private:
-    void *base_;
-};
-
-// A T both sides of a clone see even without CLONE_VM: a MAP_SHARED mapping is
-// shared by the copy of the address space fork-like clones make.
-template <class T>
-class shared_page {
-public:
-    shared_page()
-        : base_(mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)) {
-        REQUIRE(base_ != MAP_FAILED);
-        value_ = new (base_) T{};
-    }
-    ~shared_page() { munmap(base_, sizeof(T)); }
-    shared_page(const shared_page &) = delete;
-    shared_page &operator=(const shared_page &) = delete;
-    T *operator->() const { return value_; }
-    T *get() const { return value_; }
-
-private:
-    void *base_;
-    T *value_;
-};
+using clonert_test::child_stack;
+using clonert_test::shared_page;
 
 // System calls for children that share the parent's memory and TLS: the raw
 // instruction, no errno (its result is the kernel's, -errno on failure).

@@ -81,19 +81,7 @@ bool wait_for(const std::atomic<bool> &flag) {
     return flag;
 }
 
-template <class F>
-int status_of_child(F body) {
-    std::fflush(nullptr);  // the child must not print the parent's buffered output again
-    const pid_t pid = fork();
-    if (pid == 0) {
-        alarm(60);  // a child that hangs dies (SIGALRM) instead of stalling the test
-        body();
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    return status;
-}
+using clonert_test::status_of_child;
 
 bool exited_with(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 

@@ -44,21 +44,7 @@ double seconds_since(clock_type::time_point start) {
 
 using clonert_test::count_entries;
 
-struct footprint {
-    long heap_in_use;  // mallinfo2().uordblks: allocated bytes in every arena
-    long mappings;     // lines of /proc/self/maps
-    long fds;          // entries of /proc/self/fd
-    long tasks;        // entries of /proc/self/task
-
-    static footprint now() {
-        footprint f{};
-        f.heap_in_use = static_cast<long>(mallinfo2().uordblks);
-        f.mappings = static_cast<long>(clonert_test::count_mappings());
-        f.fds = static_cast<long>(count_entries("/proc/self/fd"));
-        f.tasks = static_cast<long>(count_entries("/proc/self/task"));
-        return f;
-    }
-};
+using clonert_test::footprint;
 
 void report(const char *what, const footprint &before, const footprint &after) {
     std::printf("load: %s: heap in use %+ld B, mappings %+ld, fds %+ld, tasks %+ld\n", what,

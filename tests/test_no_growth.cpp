@@ -48,22 +48,10 @@ using namespace std::chrono_literals;
 
 using clonert_test::count_entries;
 
-struct footprint {
-    long heap_in_use;  // mallinfo2().uordblks
-    long mappings;     // lines of /proc/self/maps
-    long fds;          // entries of /proc/self/fd
-
-    static footprint now() {
-        footprint f{};
-        f.heap_in_use = static_cast<long>(mallinfo2().uordblks);
-        f.mappings = static_cast<long>(clonert_test::count_mappings());
-        f.fds = static_cast<long>(count_entries("/proc/self/fd"));
-        return f;
-    }
-};
+using clonert_test::footprint;
 
 footprint operator-(const footprint &a, const footprint &b) {
-    return {a.heap_in_use - b.heap_in_use, a.mappings - b.mappings, a.fds - b.fds};
+    return {a.heap_in_use - b.heap_in_use, a.mappings - b.mappings, a.fds - b.fds, a.tasks - b.tasks};
 }
 
 void report(const char *what, int threads, const footprint &growth) {

@@ -49,23 +49,7 @@ namespace arch = clonert::arch;
 constexpr int thread_flags =
     CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM;
 
-// A stack for a raw thread; clone(2) takes its top.
-class raw_stack {
-public:
-    static constexpr std::size_t size = 256 * 1024;
-    raw_stack()
-        : base_(mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
-                     -1, 0)) {
-        REQUIRE(base_ != MAP_FAILED);
-    }
-    ~raw_stack() { munmap(base_, size); }
-    raw_stack(const raw_stack &) = delete;
-    raw_stack &operator=(const raw_stack &) = delete;
-    void *top() const { return static_cast<char *>(base_) + size; }
-
-private:
-    void *base_;
-};
+using raw_stack = clonert_test::child_stack;
 
 pid_t load(const pid_t *word) { return __atomic_load_n(word, __ATOMIC_ACQUIRE); }
 

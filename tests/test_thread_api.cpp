@@ -58,20 +58,7 @@ struct accumulator {
     void add(int n, int times) { total += n * times; }
 };
 
-// Runs `body` in a forked child and returns its wait status. The child ends
-// with _exit: it must not flush the parent's buffered output a second time.
-template <class F>
-int status_of_child(F body) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-        alarm(60);  // a child that hangs dies (SIGALRM) instead of stalling the test
-        body();
-        _exit(0);
-    }
-    int status = -1;
-    waitpid(pid, &status, 0);
-    return status;
-}
+using clonert_test::status_of_child;
 
 constexpr int terminated_exit_code = 42;
 

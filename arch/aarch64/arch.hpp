@@ -4,7 +4,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+#include "../clone_stubs.hpp"
 
 namespace clonert::arch {
 
@@ -22,6 +25,15 @@ inline constexpr std::size_t minimum_guard = 64 * 1024;
 inline constexpr bool tls_below_tp = false;
 
 inline constexpr std::size_t tcb_dtv = 0x00;  // tcbhead_t.dtv, at the thread pointer
+
+// struct pthread begins with a `header` union padded to 24 pointers (192
+// bytes: nptl/descr.h, glibc 2.34 to 2.43) whose first int is
+// multiple_threads, and ends at the thread pointer (TLS_PRE_TCB_SIZE).
+inline constexpr std::size_t pthread_header_size = 192;
+inline constexpr std::size_t tp_minus_pthread(std::size_t sizeof_pthread) noexcept {
+    return sizeof_pthread;
+}
+inline constexpr std::ptrdiff_t pthread_multiple_threads = 0;
 
 // glibc's RSEQ_SIG for aarch64 (sysdeps/unix/sysv/linux/aarch64/bits/rseq.h).
 inline constexpr std::uint32_t rseq_signature = 0xd428bc00;
@@ -51,16 +63,9 @@ inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
 // clone(2) as the aarch64 kernel orders its arguments: tls before child_tid.
 inline long clone_syscall(unsigned long flags, void *newsp, pid_t *ptid, void *tls,
                           pid_t *ctid) noexcept {
-    return syscall(220 /* __NR_clone */, static_cast<long>(flags), reinterpret_cast<long>(newsp),
+    return syscall(SYS_clone, static_cast<long>(flags), reinterpret_cast<long>(newsp),
                    reinterpret_cast<long>(ptid), reinterpret_cast<long>(tls),
                    reinterpret_cast<long>(ctid));
 }
 
 }  // namespace clonert::arch
-
-extern "C" {
-long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags, void *stack_top,
-                       pid_t *ptid, void *tls, pid_t *ctid);
-long clonert_clone3_raw(void *args, std::size_t size, int (*fn)(void *), void *arg);
-[[noreturn]] void clonert_unmap_and_exit(void *base, std::size_t length);
-}

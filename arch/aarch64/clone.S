@@ -5,6 +5,10 @@
 // Note tls and child_tid are the other way round from x86_64.
 // In the child every register but x0 (0) is the parent's, and sp is newsp.
 
+// System call numbers by name (__NR_clone, __NR_exit, ...): the kernel's
+// uapi header, usable from assembly.
+#include <asm/unistd.h>
+
 	.text
 
 // long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags,
@@ -22,7 +26,7 @@ clonert_clone_raw:
 	mov	x2, x4			// x2 = parent_tid  (syscall arg 3)
 	mov	x3, x5			// x3 = tls         (syscall arg 4)
 	mov	x4, x6			// x4 = child_tid   (syscall arg 5)
-	mov	x8, #220		// x8 = __NR_clone
+	mov	x8, #__NR_clone	// x8 = clone
 	// End the unwind information here: from the svc on, this code runs in
 	// two threads, and in the child the parent's rules would be wrong.
 	.cfi_endproc
@@ -36,7 +40,7 @@ clonert_clone_raw:
 	mov	x30, #0			// x30 = 0: no return address
 	ldp	x1, x0, [sp], #16	// x1 = fn, x0 = arg; sp back to the aligned top
 	blr	x1			// w0 = fn(arg)
-	mov	x8, #93			// x8 = __NR_exit: this thread only; x0 = status
+	mov	x8, #__NR_exit		// x8 = exit: this thread only; x0 = status
 	svc	#0			// does not return
 	brk	#1			// unreachable: trap if it ever is reached
 	.cfi_endproc
@@ -57,7 +61,7 @@ clonert_clone3_raw:
 	.cfi_rel_offset x20, 8
 	mov	x19, x2			// x19 = fn
 	mov	x20, x3			// x20 = arg
-	mov	x8, #435		// x8 = __NR_clone3; x0=args, x1=size in place
+	mov	x8, #__NR_clone3	// x8 = clone3; x0=args, x1=size in place
 	.cfi_endproc			// two threads from here on: see clonert_clone_raw
 	svc	#0			// x0 = TID, 0 in the child, or -errno
 	cbz	x0, 1f			// zero: the child
@@ -73,7 +77,7 @@ clonert_clone3_raw:
 	mov	sp, x9			// sp = aligned
 	mov	x0, x20			// x0 = arg
 	blr	x19			// w0 = fn(arg)
-	mov	x8, #93			// x8 = __NR_exit; x0 = status
+	mov	x8, #__NR_exit		// x8 = exit; x0 = status
 	svc	#0			// does not return
 	brk	#1			// unreachable
 	.cfi_endproc

@@ -4,6 +4,10 @@
 // caller has blocked all signals) may touch memory, so the two syscalls sit
 // back to back in registers only.
 
+// System call numbers by name (__NR_clone, __NR_exit, ...): the kernel's
+// uapi header, usable from assembly.
+#include <asm/unistd.h>
+
 	.text
 
 // void clonert_unmap_and_exit(void *base, size_t length)   x0=base x1=length
@@ -13,10 +17,10 @@
 clonert_unmap_and_exit:
 	.cfi_startproc
 	.cfi_undefined x30		// never returns: nothing to unwind into
-	mov	x8, #215		// x8 = __NR_munmap; x0=base, x1=length in place
+	mov	x8, #__NR_munmap	// x8 = munmap; x0=base, x1=length in place
 	svc	#0			// the stack under sp is gone from here on
 	mov	x0, #0			// x0 = exit status 0
-	mov	x8, #93			// x8 = __NR_exit (this thread only)
+	mov	x8, #__NR_exit		// x8 = exit (this thread only)
 	svc	#0			// does not return
 	brk	#1			// unreachable
 	.cfi_endproc

@@ -5,7 +5,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+#include "../clone_stubs.hpp"
 
 namespace clonert::arch {
 
@@ -25,9 +28,17 @@ inline constexpr bool tls_below_tp = true;
 inline constexpr std::size_t tcb_self = 0x00;        // tcb: points to itself
 inline constexpr std::size_t tcb_dtv = 0x08;         // the thread's DTV
 inline constexpr std::size_t tcb_self2 = 0x10;       // self: struct pthread *
-inline constexpr std::size_t tcb_multiple_threads = 0x18;
+inline constexpr std::size_t tcb_multiple_threads = 0x18;  // see below
 inline constexpr std::size_t tcb_stack_guard = 0x28;
 inline constexpr std::size_t tcb_pointer_guard = 0x30;
+
+// struct pthread begins with tcbhead_t, which takes its first 704 bytes
+// (glibc 2.34 to 2.43: tcbhead_t and its padding to 64 bytes do not change),
+// and the thread pointer points at it.
+inline constexpr std::size_t pthread_header_size = 704;
+inline constexpr std::size_t tp_minus_pthread(std::size_t /*sizeof_pthread*/) noexcept { return 0; }
+// header.multiple_threads, which glibc sets in each thread it creates.
+inline constexpr std::ptrdiff_t pthread_multiple_threads = tcb_multiple_threads;
 
 // The signature glibc registers rseq areas with (sysdeps/unix/sysv/linux/x86/bits/rseq.h).
 inline constexpr std::uint32_t rseq_signature = 0x53053053;
@@ -74,7 +85,7 @@ inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
 // clone(2) as the x86_64 kernel orders its arguments: child_tid before tls.
 inline long clone_syscall(unsigned long flags, void *newsp, pid_t *ptid, void *tls,
                           pid_t *ctid) noexcept {
-    return syscall(56 /* __NR_clone */, static_cast<long>(flags), reinterpret_cast<long>(newsp),
+    return syscall(SYS_clone, static_cast<long>(flags), reinterpret_cast<long>(newsp),
                    reinterpret_cast<long>(ptid), reinterpret_cast<long>(ctid),
                    reinterpret_cast<long>(tls));
 }
@@ -82,9 +93,3 @@ inline long clone_syscall(unsigned long flags, void *newsp, pid_t *ptid, void *t
 }  // namespace clonert::arch
 
 // Assembly stubs (clone.S, exit.S), identical contracts on every architecture.
-extern "C" {
-long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags, void *stack_top,
-                       pid_t *ptid, void *tls, pid_t *ctid);
-long clonert_clone3_raw(void *args, std::size_t size, int (*fn)(void *), void *arg);
-[[noreturn]] void clonert_unmap_and_exit(void *base, std::size_t length);
-}

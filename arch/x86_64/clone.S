@@ -5,6 +5,10 @@
 // r8=tls. aarch64 swaps tls and child_tid; see arch/aarch64/clone.S.
 // In the child every register but rax (0) is the parent's, and rsp is newsp.
 
+// System call numbers by name (__NR_clone, __NR_exit, ...): the kernel's
+// uapi header, usable from assembly.
+#include <asm/unistd.h>
+
 	.text
 
 // long clonert_clone_raw(int (*fn)(void *), void *arg, unsigned long flags,
@@ -27,7 +31,7 @@ clonert_clone_raw:
 	mov	%r8, %rdx		// rdx = parent_tid       (syscall arg 3)
 	mov	8(%rsp), %r10		// r10 = child_tid        (syscall arg 4)
 	mov	%r9, %r8		// r8  = tls              (syscall arg 5)
-	mov	$56, %eax		// rax = __NR_clone
+	mov	$__NR_clone, %eax	// rax = clone
 	// End the unwind information here: from the syscall on, this code runs
 	// in two threads, and in the child the parent's rules would be wrong.
 	.cfi_endproc
@@ -44,7 +48,7 @@ clonert_clone_raw:
 	pop	%rdi			// rdi = arg (fn's first argument); rsp is 16-aligned again
 	call	*%rax			// eax = fn(arg)
 	mov	%eax, %edi		// edi = exit status = fn's return value
-	mov	$60, %eax		// rax = __NR_exit: this thread only, never exit_group
+	mov	$__NR_exit, %eax	// rax = exit: this thread only, never exit_group
 	syscall				// does not return
 	hlt				// unreachable: fault loudly if it ever is reached
 	.cfi_endproc
@@ -68,7 +72,7 @@ clonert_clone3_raw:
 	.cfi_rel_offset r12, 0
 	mov	%rdx, %rbx		// rbx = fn, survives the syscall into the child
 	mov	%rcx, %r12		// r12 = arg, likewise
-	mov	$435, %eax		// rax = __NR_clone3; rdi=args, rsi=size already in place
+	mov	$__NR_clone3, %eax	// rax = clone3; rdi=args, rsi=size already in place
 	.cfi_endproc			// two threads from here on: see clonert_clone_raw
 	syscall				// rax = TID, 0 in the child, or -errno
 	test	%rax, %rax		// which side?
@@ -85,7 +89,7 @@ clonert_clone3_raw:
 	mov	%r12, %rdi		// rdi = arg
 	call	*%rbx			// eax = fn(arg)
 	mov	%eax, %edi		// edi = exit status
-	mov	$60, %eax		// rax = __NR_exit
+	mov	$__NR_exit, %eax	// rax = exit
 	syscall				// does not return
 	hlt				// unreachable
 	.cfi_endproc

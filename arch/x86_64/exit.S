@@ -5,6 +5,10 @@
 // handler (the caller has blocked all signals) may touch memory, so the two
 // syscalls sit back to back in registers only.
 
+// System call numbers by name (__NR_clone, __NR_exit, ...): the kernel's
+// uapi header, usable from assembly.
+#include <asm/unistd.h>
+
 	.text
 
 // void clonert_unmap_and_exit(void *base, size_t length)   rdi=base rsi=length
@@ -14,10 +18,10 @@
 clonert_unmap_and_exit:
 	.cfi_startproc
 	.cfi_undefined rip		// never returns: nothing to unwind into
-	mov	$11, %eax		// rax = __NR_munmap; rdi=base, rsi=length already in place
+	mov	$__NR_munmap, %eax	// rax = munmap; rdi=base, rsi=length already in place
 	syscall				// the stack under rsp is gone from here on
 	xor	%edi, %edi		// edi = exit status 0
-	mov	$60, %eax		// rax = __NR_exit (this thread only)
+	mov	$__NR_exit, %eax	// rax = exit (this thread only)
 	syscall				// does not return
 	hlt				// unreachable
 	.cfi_endproc

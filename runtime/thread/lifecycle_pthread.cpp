@@ -3,11 +3,12 @@
 // Same interface and semantics as lifecycle.cpp, for builds where threads made
 // with raw clone cannot run: ThreadSanitizer intercepts pthread_create to set
 // up its per-thread state and crashes in the first instrumented function of a
-// thread it did not see created (shared/NOTES.md, "Sanitizers and tools").
+// thread it did not see created (docs/reliability.md, "Tools").
 // The record and the payload share one heap block.
 
-#include "lifecycle.hpp"
+#include "thread/lifecycle.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -19,6 +20,8 @@
 #include <sys/syscall.h>
 #include <system_error>
 #include <unistd.h>
+
+#include "support/errors.hpp"
 
 struct clonert_thread {
     std::atomic<int> state;
@@ -37,9 +40,6 @@ enum : int { joinable = 0, finished = 1, detached = 2 };
 
 thread_local clonert_thread *current = nullptr;
 
-[[noreturn]] void fail(int err, const std::string &what) {
-    throw std::system_error(err, std::generic_category(), "clonert (pthread backend): " + what);
-}
 
 pid_t gettid_now() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 
@@ -61,15 +61,14 @@ void make_attr(const thread_attributes &a, pthread_attr_t &attr) {
     pthread_attr_init(&attr);
     int err = 0;
     if (a.stack != nullptr) err = pthread_attr_setstack(&attr, a.stack, a.stack_length);
-    else if (a.stack_size != 0) err = pthread_attr_setstacksize(&attr, a.stack_size);
-    if (err == 0 && a.guard_size != thread_attributes::default_guard)
-        err = pthread_attr_setguardsize(&attr, a.guard_size);
+    else err = pthread_attr_setstacksize(&attr, a.stack_size);
+    if (err == 0 && a.stack == nullptr) err = pthread_attr_setguardsize(&attr, a.guard_size);
     if (err == 0 && a.has_affinity)
         err = pthread_attr_setaffinity_np(&attr, sizeof a.affinity, &a.affinity);
     if (err == 0 && a.detached) err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (err != 0) {
         pthread_attr_destroy(&attr);
-        fail(err, "bad thread attributes");
+        fail(err, "pthread backend: bad thread attributes");
     }
 }
 
@@ -83,13 +82,13 @@ struct reserved_block {
 
 clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
                                std::size_t payload_align) {
-    check_attributes(a);
+    check_attributes(a, 0);  // glibc finds room for its TLS area itself
     const std::size_t align = payload_align < alignof(reserved_block) ? alignof(reserved_block)
                                                                       : payload_align;
     const std::size_t header = (sizeof(reserved_block) + align - 1) / align * align;
     const std::size_t total = (header + payload_size + align - 1) / align * align;
     void *block = std::aligned_alloc(align, total);
-    if (block == nullptr) fail(EAGAIN, "no memory for the thread's record");
+    if (block == nullptr) fail(EAGAIN, "pthread backend: no memory for the thread's record");
     auto *r = ::new (block) reserved_block;
     r->record.state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
     r->record.tid.store(0, std::memory_order_relaxed);
@@ -120,7 +119,7 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
     if (err != 0) {
         destroy(t->payload);
         std::free(t);
-        fail(err, std::string("pthread_create failed: ") + std::strerror(err));
+        fail(err, std::string("pthread backend: pthread_create failed: ") + std::strerror(err));
     }
     if (!detached_at_start) {
         t->handle = handle;

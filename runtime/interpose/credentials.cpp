@@ -6,7 +6,7 @@
 // signal every thread it knows with SIGSETXID and have each one make the same
 // system call (nptl/nptl_setxid.c). glibc does not know clonert's threads:
 // without this file, a clonert thread kept euid 0 after seteuid(65534)
-// (shared/NOTES.md).
+// (shown by tests/test_credentials.cpp).
 //
 // So clonert interposes the setuid and setgid families, setgroups and
 // initgroups. Each lets glibc do its part (its own threads), then reads the
@@ -18,7 +18,7 @@
 // SIGSETXID signals (sent with tgkill, si_code SI_TKILL) on to glibc's.
 // While the change is under way, no new thread starts (its creator waits,
 // still taking signals); the threads that were mid-clone when it began are
-// caught by asking the lifecycle for live threads again until none is new
+// caught by asking the registry for live threads again until none is new
 // and none is mid-clone.
 // (Not /proc/self/task: under qemu-user it lists qemu's own helper threads,
 // which never run a guest signal handler.) If any thread fails to adopt the
@@ -43,9 +43,10 @@
 #include <vector>
 
 #include "arch.hpp"
-#include "lifecycle.hpp"
-#include "trace.hpp"
-#include "glibc_tls.hpp"
+#include "glibc/layout.hpp"
+#include "support/fork_safe_lock.hpp"
+#include "support/trace.hpp"
+#include "thread/registry.hpp"
 
 namespace clonert {
 namespace {
@@ -79,7 +80,9 @@ struct credential_change {
 };
 
 credential_change the_change;
-std::mutex broadcast_lock;
+// A fork while another thread broadcasts must not leave the child's copy held.
+spin_lock broadcast_lock;
+const int broadcast_forks = hold_across_fork<broadcast_lock>();
 kernel_sigaction glibc_action;  // what glibc installed for SIGSETXID
 bool installed = false;
 
@@ -257,21 +260,13 @@ int change_credentials(const char *name, Args... args) {
         errno = ENOSYS;
         return -1;
     }
-    const glibc::tls_layout *layout = nullptr;
+    const glibc::layout *layout = nullptr;
     try {
-        layout = &glibc::layout();
+        layout = &glibc::current_layout();
     } catch (...) {
         return real(args...);  // no clonert thread can exist
     }
-    static const bool fork_safe = [] {
-        // A fork while another thread broadcasts must not leave the child's
-        // copy of the lock held.
-        pthread_atfork([] { broadcast_lock.lock(); }, [] { broadcast_lock.unlock(); },
-                       [] { broadcast_lock.unlock(); });
-        return true;
-    }();
-    (void)fork_safe;
-    std::lock_guard<std::mutex> hold(broadcast_lock);
+    std::lock_guard<spin_lock> hold(broadcast_lock);
     install_handler(layout->setxid_signal);
     const int result = real(args...);
     if (result == 0) {

@@ -1,4 +1,4 @@
-#include "trace.hpp"
+#include "support/trace.hpp"
 
 #include <algorithm>
 #include <cstdarg>

@@ -8,7 +8,8 @@
 #include <new>
 #include <system_error>
 
-#include "lifecycle.hpp"
+#include "thread/attributes.hpp"
+#include "thread/lifecycle.hpp"
 
 namespace {
 
@@ -27,8 +28,10 @@ void run_c_start(void *payload) {
 
 void forget_c_start(void *) {}
 
+// clonert_attr_t holds concrete values from clonert_attr_init on, so this is
+// a copy; the checks are made once, in reserve_thread.
 thread_attributes to_attributes(const clonert_attr_t *attr) {
-    thread_attributes a;
+    thread_attributes a = clonert::default_attributes();
     if (attr == nullptr) return a;
     a.stack_size = attr->stack_size;
     a.guard_size = attr->guard_size;
@@ -47,8 +50,12 @@ extern "C" {
 
 int clonert_attr_init(clonert_attr_t *attr) {
     if (attr == nullptr) return EINVAL;
+    // pthread's defaults, as pthread_attr_getstacksize and _getguardsize
+    // report them: the real default stack size and one page of guard.
+    const thread_attributes defaults = clonert::default_attributes();
     std::memset(attr, 0, sizeof *attr);
-    attr->guard_size = thread_attributes::default_guard;
+    attr->stack_size = defaults.stack_size;
+    attr->guard_size = defaults.guard_size;
     return 0;
 }
 
@@ -67,7 +74,7 @@ int clonert_attr_getstacksize(const clonert_attr_t *attr, size_t *stack_size) {
 }
 
 int clonert_attr_setguardsize(clonert_attr_t *attr, size_t guard_size) {
-    if (attr == nullptr || guard_size == thread_attributes::default_guard) return EINVAL;
+    if (attr == nullptr) return EINVAL;  // any size, as pthread_attr_setguardsize
     attr->guard_size = guard_size;
     return 0;
 }

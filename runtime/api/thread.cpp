@@ -6,7 +6,8 @@
 #include <cstring>
 #include <system_error>
 
-#include "lifecycle.hpp"
+#include "thread/attributes.hpp"
+#include "thread/lifecycle.hpp"
 
 namespace clonert::detail {
 namespace {
@@ -16,13 +17,9 @@ namespace {
 }
 
 thread_attributes to_attributes(const thread_options &o) {
-    thread_attributes a;
-    // 0 and SIZE_MAX are the lower layer's "default" markers: a caller who
-    // set them asked for something impossible, not for the default.
-    if (o.stack_size && *o.stack_size == 0)
-        throw_errc(std::errc::invalid_argument, "clonert::thread: a stack_size of 0 has no room for a stack");
-    if (o.guard_size && *o.guard_size == thread_attributes::default_guard)
-        throw_errc(std::errc::invalid_argument, "clonert::thread: a guard_size of SIZE_MAX is larger than any stack");
+    // Options not given take pthread's defaults; the checks are made once,
+    // in reserve_thread.
+    thread_attributes a = default_attributes();
     if (o.stack_size) a.stack_size = *o.stack_size;
     if (o.guard_size) a.guard_size = *o.guard_size;
     a.stack = o.stack;
@@ -49,7 +46,7 @@ thread_attributes to_attributes(const thread_options &o) {
 
 clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
                         std::size_t payload_align) {
-    return reserve_thread(options ? to_attributes(*options) : thread_attributes{}, payload_size,
+    return reserve_thread(options ? to_attributes(*options) : default_attributes(), payload_size,
                           payload_align);
 }
 

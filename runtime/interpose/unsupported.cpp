@@ -20,16 +20,17 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "glibc_tls.hpp"
-#include "trace.hpp"
+#include "glibc/layout.hpp"
+#include "glibc/thread_block.hpp"
+#include "support/trace.hpp"
 
 namespace {
 
 bool is_clonert_thread(pthread_t thread) {
     // Before the layout is worked out no clonert thread exists (and working it
     // out creates and joins a pthread, which comes back here).
-    const clonert::glibc::tls_layout *layout = clonert::glibc::layout_if_ready();
-    return layout != nullptr && layout->made_by_clonert(thread);
+    const clonert::glibc::layout *layout = clonert::glibc::layout_if_ready();
+    return layout != nullptr && clonert::glibc::made_by_clonert(*layout, thread);
 }
 
 void explain(const char *function, const char *instead) {
@@ -40,6 +41,15 @@ void explain(const char *function, const char *instead) {
 template <class Fn>
 Fn next(const char *name) {
     return reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+}
+
+// For a clonert thread: say why, return `refusal`. For any other: glibc's `real`.
+template <class... Args>
+int refuse_or_forward(int (*real)(pthread_t, Args...), const char *name, const char *instead,
+                      int refusal, pthread_t thread, Args... args) {
+    if (!is_clonert_thread(thread)) return real(thread, args...);
+    explain(name, instead);
+    return refusal;
 }
 
 }  // namespace
@@ -57,30 +67,22 @@ extern "C" {
 }
 
 int pthread_cancel(pthread_t thread) noexcept {
-    if (is_clonert_thread(thread)) {
-        explain("pthread_cancel", "use a std::stop_token (clonert::jthread) or a flag");
-        return ENOTSUP;
-    }
     static const auto real = next<int (*)(pthread_t)>("pthread_cancel");
-    return real(thread);
+    return refuse_or_forward(real, "pthread_cancel", "use a std::stop_token (clonert::jthread) or a flag",
+                             ENOTSUP, thread);
 }
 
 int pthread_join(pthread_t thread, void **retval) {
-    if (is_clonert_thread(thread)) {
-        explain("pthread_join", "join it with clonert_join() or clonert::thread::join()");
-        return EINVAL;
-    }
     static const auto real = next<int (*)(pthread_t, void **)>("pthread_join");
-    return real(thread, retval);
+    return refuse_or_forward(real, "pthread_join", "join it with clonert_join() or clonert::thread::join()",
+                             EINVAL, thread, retval);
 }
 
 int pthread_detach(pthread_t thread) noexcept {
-    if (is_clonert_thread(thread)) {
-        explain("pthread_detach", "detach it with clonert_detach() or clonert::thread::detach()");
-        return EINVAL;
-    }
     static const auto real = next<int (*)(pthread_t)>("pthread_detach");
-    return real(thread);
+    return refuse_or_forward(real, "pthread_detach",
+                             "detach it with clonert_detach() or clonert::thread::detach()", EINVAL,
+                             thread);
 }
 
 }  // extern "C"

@@ -1,0 +1,403 @@
+// Learning glibc's thread layout at start-up, and checking it (layout.hpp).
+//
+// Everything that glibc publishes about itself is learnt from it:
+//   - struct pthread's size and the offsets of tid, list and start_routine,
+//     from the _thread_db_* descriptors glibc exports for libthread_db
+//     (nptl_db/structs.def; each is `const uint32_t[3]` {bits, count, offset}
+//     for a field, or one uint32_t for a size: nptl_db/db-symbols.h);
+//   - the rseq area's place and size, from __rseq_offset and __rseq_size
+//     (sys/rseq.h, glibc 2.35 and later);
+//   - the static TLS size, from _dl_get_tls_static_info (elf/dl-tls.c);
+//   - the robust list head and the stack block, found by value in a live
+//     pthread (they have no descriptor), where the kernel and
+//     pthread_getattr_np say they must hold known values.
+// What cannot be learnt comes from versions.cpp, whose entry for a known
+// version must also agree with everything learnt: any disagreement refuses.
+
+#include "glibc/layout.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctype.h>
+#include <dlfcn.h>
+#include <gnu/libc-version.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <system_error>
+#include <unistd.h>
+
+#include "arch.hpp"
+#include "glibc/static_tls.hpp"
+#include "glibc/versions.hpp"
+#include "support/align.hpp"
+#include "support/trace.hpp"
+
+namespace clonert::glibc {
+namespace {
+
+// A failed check: the message names what disagreed.
+struct refusal {
+    std::string what;
+};
+
+[[noreturn]] void refuse(const std::string &what) { throw refusal{what}; }
+
+void expect(bool ok, const std::string &what) {
+    if (!ok) refuse(what);
+}
+
+template <class T>
+T read(const void *base, std::size_t offset) {
+    T v;
+    std::memcpy(&v, static_cast<const char *>(base) + offset, sizeof v);
+    return v;
+}
+
+std::ptrdiff_t offset_from_tp(const void *p) {
+    return static_cast<std::ptrdiff_t>(reinterpret_cast<std::uintptr_t>(p) - arch::thread_pointer());
+}
+
+// --- What glibc publishes ---------------------------------------------------
+
+const std::uint32_t *published(const char *name) {
+    auto *p = static_cast<const std::uint32_t *>(dlsym(RTLD_DEFAULT, name));
+    if (p == nullptr) refuse(std::string("glibc does not export ") + name);
+    return p;
+}
+
+std::size_t published_offset(const char *name) { return published(name)[2]; }
+
+void learn_published(layout &l) {
+    pthread_offsets &pd = l.pd;
+    pd.size = *published("_thread_db_sizeof_pthread");
+    pd.tid = published_offset("_thread_db_pthread_tid");
+    pd.list = published_offset("_thread_db_pthread_list");
+    pd.start_routine = published_offset("_thread_db_pthread_start_routine");
+    const std::size_t dtv = published_offset("_thread_db_pthread_dtvp");
+    expect(dtv == arch::tp_minus_pthread(pd.size) + arch::tcb_dtv,
+           "_thread_db_pthread_dtvp is at offset " + std::to_string(dtv) +
+               ", where the TLS ABI puts the DTV pointer at " +
+               std::to_string(arch::tp_minus_pthread(pd.size) + arch::tcb_dtv));
+}
+
+// __rseq_offset and friends are in glibc 2.35 and later: looked up rather
+// than linked, so that clonert builds and runs on 2.34 too.
+struct rseq_published {
+    bool present = false;
+    std::ptrdiff_t offset = 0;
+    unsigned size = 0;
+};
+
+// How many bytes of the rseq area each thread registers. glibc registers its
+// struct rseq_area whole, 32 bytes, up to 2.39 (sysdeps/unix/sysv/linux/
+// rseq-internal.h); the kernel refuses less (ORIG_RSEQ_SIZE). __rseq_size
+// says how much of it the kernel fills in, which may be less (20).
+constexpr std::size_t rseq_area_size = 32;  // struct rseq_area, at the least
+
+std::size_t rseq_registration_length(const version_facts &, unsigned published_size) {
+    return std::max<std::size_t>(rseq_area_size, published_size);
+}
+
+rseq_published published_rseq() {
+    rseq_published r;
+    auto *offset = static_cast<const std::ptrdiff_t *>(dlsym(RTLD_DEFAULT, "__rseq_offset"));
+    auto *size = static_cast<const unsigned *>(dlsym(RTLD_DEFAULT, "__rseq_size"));
+    if (offset == nullptr || size == nullptr) return r;
+    r.present = true;
+    r.offset = *offset;
+    r.size = *size;
+    return r;
+}
+
+// --- What a live pthread shows -----------------------------------------------
+
+// Runs in a pthread made for the purpose (with a distinctive guard, so that
+// its stack block is found by value). That thread also switches glibc and
+// libstdc++ into multi-threaded mode for good, which raw threads cannot do:
+// malloc, stdio and shared_ptr skip their locks until a pthread has been
+// created, and setting __libc_single_threaded from outside libc does not
+// reach libc's own copy (docs/pitfalls.md, "single-threaded mode").
+struct live_probe {
+    layout *l;
+    std::size_t guard;
+    std::string failure;
+};
+
+// robust_head is {list = &robust_head, futex_offset, list_op_pending = 0}
+// (nptl/pthread_create.c initialises it so: the kernel's empty list).
+std::size_t find_robust_head(const char *self, const layout &l) {
+    for (std::size_t off = 0; off + 3 * sizeof(void *) <= l.pd.size; off += sizeof(void *))
+        if (read<const void *>(self, off) == self + off &&
+            read<long>(self, off + sizeof(void *)) == l.robust_futex_offset &&
+            read<const void *>(self, off + 2 * sizeof(void *)) == nullptr)
+            return off;
+    refuse("no robust_list_head in a live struct pthread");
+}
+
+// stackblock, stackblock_size, guardsize, reported_guardsize (nptl/descr.h):
+// pthread_getattr_np reports stackblock + stackblock_size as the stack's top
+// and reported_guardsize as its guard (nptl/pthread_getattr_np.c).
+std::size_t find_stack_block(const char *self, const layout &l, std::size_t guard) {
+    pthread_attr_t attr;
+    expect(pthread_getattr_np(pthread_self(), &attr) == 0, "pthread_getattr_np failed");
+    void *stack;
+    std::size_t stack_size, reported;
+    pthread_attr_getstack(&attr, &stack, &stack_size);
+    pthread_attr_getguardsize(&attr, &reported);
+    pthread_attr_destroy(&attr);
+    expect(reported == guard, "pthread_getattr_np does not report the guard the thread was made with");
+    const auto top = reinterpret_cast<std::uintptr_t>(stack) + stack_size;
+    for (std::size_t off = 0; off + 4 * sizeof(void *) <= l.pd.size; off += sizeof(void *)) {
+        const auto block = read<std::uintptr_t>(self, off);
+        const auto size = read<std::size_t>(self, off + 8);
+        if (block != 0 && block + size == top && read<std::size_t>(self, off + 16) >= guard &&
+            read<std::size_t>(self, off + 24) == guard)
+            return off;
+    }
+    refuse("no stackblock/stackblock_size/guardsize/reported_guardsize in a live struct pthread");
+}
+
+void probe_live_thread(live_probe &p) {
+    layout &l = *p.l;
+    const char *self = reinterpret_cast<const char *>(pthread_self());
+    const std::uintptr_t tp = arch::thread_pointer();
+    expect(reinterpret_cast<std::uintptr_t>(self) + arch::tp_minus_pthread(l.pd.size) == tp,
+           "pthread_self() is not where the thread pointer says struct pthread is");
+    expect(read<pid_t>(self, l.pd.tid) == static_cast<pid_t>(syscall(SYS_gettid)),
+           "struct pthread.tid does not hold the thread's TID");
+    if (l.pd.multiple_threads >= 0)
+        expect(read<int>(self, static_cast<std::size_t>(l.pd.multiple_threads)) == 1,
+               "header.multiple_threads is not set in a new pthread");
+    l.pd.robust_head = find_robust_head(self, l);
+    l.pd.stackblock = find_stack_block(self, l, p.guard);
+    // The kernel knows where the robust list is (ENOSYS under qemu-user 7.2).
+    void *head = nullptr;
+    std::size_t length = 0;
+    if (syscall(SYS_get_robust_list, 0, &head, &length) == 0)
+        expect(head == self + l.pd.robust_head, "get_robust_list() disagrees with the robust_head found");
+    if (l.has_rseq_area) {
+        // Registered: the kernel keeps the CPU number there. Not registered
+        // (turned off, or qemu-user): glibc marks it RSEQ_CPU_ID_REGISTRATION_FAILED.
+        const int cpu_id = read<int>(reinterpret_cast<void *>(tp + l.rseq_offset), 4);
+        expect(l.rseq_length != 0 ? cpu_id >= 0 : cpu_id == -2,
+               "the rseq area at __rseq_offset does not hold what glibc keeps there in a new pthread");
+    }
+    expect(arch::tcb_header_is_ours(tp), "tcbhead_t.tcb/self do not point to the control block");
+}
+
+void *run_probe(void *arg) {
+    auto *p = static_cast<live_probe *>(arg);
+    try {
+        probe_live_thread(*p);
+    } catch (const refusal &r) {
+        p->failure = r.what;
+    }
+    return nullptr;
+}
+
+void learn_from_live_thread(layout &l) {
+    live_probe p{&l, 3 * static_cast<std::size_t>(sysconf(_SC_PAGESIZE)), {}};
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setguardsize(&attr, p.guard);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    pthread_t t;
+    const int err = pthread_create(&t, &attr, run_probe, &p);
+    pthread_attr_destroy(&attr);
+    expect(err == 0, std::string("could not create a pthread to learn from: ") + std::strerror(err));
+    pthread_join(t, nullptr);
+    expect(p.failure.empty(), p.failure);
+}
+
+// --- What cannot be learnt, and the table's word on the rest ------------------
+
+void expect_same(const char *what, std::size_t learnt, std::size_t table) {
+    expect(learnt == table, std::string(what) + " is at " + std::to_string(learnt) +
+                                ", but clonert's table for this version says " + std::to_string(table));
+}
+
+void check_against_table(const layout &l, const version_facts &f) {
+    expect(l.pd.size == f.size, "sizeof(struct pthread) is " + std::to_string(l.pd.size) +
+                                    ", but clonert's table for this version says " + std::to_string(f.size));
+    expect_same("struct pthread.tid", l.pd.tid, f.tid);
+    expect_same("struct pthread.list", l.pd.list, f.list);
+    expect_same("struct pthread.start_routine", l.pd.start_routine, f.start_routine);
+    expect_same("struct pthread.robust_head", l.pd.robust_head, f.robust_head);
+    expect_same("struct pthread.stackblock", l.pd.stackblock, f.stackblock);
+    using place = version_facts::rseq_place;
+    if (!l.has_rseq_area) {
+        expect(f.rseq == place::none,
+               "glibc exports no __rseq_offset, but clonert's table says this version has an rseq area");
+        return;
+    }
+    expect(f.rseq != place::none, "glibc has an rseq area, but clonert's table says this version has none");
+    const std::ptrdiff_t in_pthread = l.rseq_offset + arch::tp_minus_pthread(l.pd.size);
+    if (f.rseq == place::in_pthread)
+        expect_same("the rseq area (from struct pthread)", static_cast<std::size_t>(in_pthread), f.rseq_area);
+    else
+        expect(in_pthread < 0 || in_pthread >= static_cast<std::ptrdiff_t>(l.pd.size),
+               "the rseq area is inside struct pthread, but clonert's table says it is in the static TLS");
+}
+
+// --- The TLS area ---------------------------------------------------------------
+
+void learn_area(layout &l) {
+    using static_info_fn = void (*)(std::size_t *, std::size_t *);
+    auto static_info = reinterpret_cast<static_info_fn>(dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info"));
+    expect(static_info != nullptr, "the dynamic loader does not export _dl_get_tls_static_info");
+    std::size_t static_size = 0, static_align = 0;
+    static_info(&static_size, &static_align);
+
+    // Variant II (x86_64): static_size counts struct pthread, and TLS lies
+    // below the thread pointer. Variant I (aarch64): struct pthread lies below
+    // the thread pointer and static_size counts from it (header included).
+    tls_area &a = l.area;
+    const std::size_t P = l.pd.size;
+    a.align = std::max<std::size_t>(static_align, 64);
+    if constexpr (arch::tls_below_tp) {
+        expect(static_size > P, "the static TLS size is smaller than struct pthread");
+        a.tp_offset = round_up(static_size - P, a.align);
+        a.pthread_offset = a.tp_offset;
+        a.size = round_up(a.tp_offset + P, a.align);
+        a.static_lowest = -static_cast<std::ptrdiff_t>(static_size - P);
+        a.static_highest = 0;
+    } else {
+        a.tp_offset = round_up(P, a.align);
+        a.pthread_offset = a.tp_offset - P;
+        a.size = a.tp_offset + round_up(static_size, a.align);
+        a.static_lowest = 2 * sizeof(void *);  // after the {dtv, private} header
+        a.static_highest = static_cast<std::ptrdiff_t>(static_size);
+    }
+    if (l.has_rseq_area) {
+        // Inside struct pthread, or inside the static TLS: either way inside
+        // the area, where prepare_thread_block can reach it.
+        const std::ptrdiff_t from_area = static_cast<std::ptrdiff_t>(a.tp_offset) + l.rseq_offset;
+        expect(from_area >= 0 && from_area + static_cast<std::ptrdiff_t>(rseq_area_size) <=
+                                     static_cast<std::ptrdiff_t>(a.size),
+               "the rseq area at __rseq_offset " + std::to_string(l.rseq_offset) +
+                   " lies outside the thread's TLS area");
+    }
+}
+
+// --- libc's own TLS ----------------------------------------------------------------
+
+void learn_libc_block(layout &l) {
+    l.errno_offset = offset_from_tp(&errno);
+    l.ctype_offsets[0] = offset_from_tp(__ctype_b_loc());
+    l.ctype_offsets[1] = offset_from_tp(__ctype_tolower_loc());
+    l.ctype_offsets[2] = offset_from_tp(__ctype_toupper_loc());
+    const module_table &mods = static_tls_modules(l);
+    const auto libc = std::find_if(mods.modules.begin(), mods.modules.end(),
+                                   [](const tls_module &m) { return m.is_libc; });
+    expect(libc != mods.modules.end(), "errno is not in any static TLS block");
+    // Each through its public accessor, so no private offset is needed.
+    l.libc_resets[0] = {l.errno_offset, sizeof(int)};
+    l.libc_resets[1] = {offset_from_tp(__h_errno_location()), sizeof(int)};
+    for (const byte_range &r : l.libc_resets)
+        expect(libc->tp_offset <= r.tp_offset &&
+                   r.tp_offset + static_cast<std::ptrdiff_t>(r.size) <=
+                       libc->tp_offset + static_cast<std::ptrdiff_t>(libc->block_size),
+               "errno and h_errno are not both in libc's TLS block");
+
+    sigset_t all;
+    sigfillset(&all);
+    l.setxid_signal = __SIGRTMIN + 1;
+    expect(SIGRTMIN == __SIGRTMIN + 2 && !sigismember(&all, l.setxid_signal),
+           "glibc does not reserve __SIGRTMIN + 1 (SIGSETXID) as clonert expects");
+    l.call_tls_dtors = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "__call_tls_dtors"));
+    expect(l.call_tls_dtors != nullptr,
+           "glibc does not export __call_tls_dtors: thread_local destructors could not run");
+}
+
+layout learn() {
+    layout l;
+    l.version = gnu_get_libc_version();
+    const auto table = known_versions();
+    const version_facts *known = facts_for(l.version);
+    l.tested = known != nullptr;
+    expect(known != nullptr || compare_versions(l.version, table.front().version) > 0,
+           std::string("clonert supports glibc ") + table.front().version + " and later");
+    // What no glibc publishes comes from the table: this version's entry, or
+    // for a newer glibc, the newest entry (and every check below must pass).
+    const version_facts &facts = known != nullptr ? *known : table.back();
+
+    learn_published(l);
+    l.pd.multiple_threads = facts.multiple_threads;
+    // offsetof(__lock) - offsetof(__list.__next): how the kernel finds a
+    // robust mutex's lock word from its list entry (set_robust_list(2)).
+    l.robust_futex_offset = static_cast<long>(offsetof(pthread_mutex_t, __data.__lock)) -
+                            static_cast<long>(offsetof(pthread_mutex_t, __data.__list.__next));
+    const rseq_published rseq = published_rseq();
+    if (rseq.present) {
+        l.has_rseq_area = true;
+        l.rseq_offset = rseq.offset;
+        if (rseq.size > 0) l.rseq_length = rseq_registration_length(facts, rseq.size);
+    }
+    learn_from_live_thread(l);
+    if (known != nullptr) check_against_table(l, *known);
+    learn_area(l);
+    learn_libc_block(l);
+    return l;
+}
+
+struct outcome {
+    layout l;
+    std::string error;
+};
+
+std::atomic<const layout *> ready{nullptr};
+
+void trace_outcome(const outcome &o) {
+    if (!o.error.empty()) {
+        CLONERT_TRACE("%s", o.error.c_str());
+        return;
+    }
+    const layout &l = o.l;
+    if (!l.tested)
+        CLONERT_TRACE("glibc %s is newer than any version clonert was tested on; every check "
+                      "passed, so clonert runs on it",
+                      l.version.c_str());
+    CLONERT_TRACE("glibc %s checked: struct pthread %zu bytes, tid at %zu, robust_head at %zu, "
+                  "stackblock at %zu; TLS area %zu bytes (thread pointer at +%zu); rseq %s at tp%+td",
+                  l.version.c_str(), l.pd.size, l.pd.tid, l.pd.robust_head, l.pd.stackblock,
+                  l.area.size, l.area.tp_offset,
+                  l.rseq_length ? "registered by each thread," : "unavailable,", l.rseq_offset);
+}
+
+const outcome &checked() {
+    static const outcome result = [] {
+        outcome o;
+        try {
+            o.l = learn();
+        } catch (const refusal &r) {
+            o.error = "clonert: refusing to create threads on glibc " +
+                      std::string(gnu_get_libc_version()) + " (" + arch::name + "): " + r.what;
+        }
+        trace_outcome(o);
+        return o;
+    }();
+    if (result.error.empty()) ready.store(&result.l, std::memory_order_release);
+    return result;
+}
+
+}  // namespace
+
+const layout &current_layout() {
+    const outcome &o = checked();
+    if (!o.error.empty()) throw std::system_error(ENOTSUP, std::generic_category(), o.error);
+    return o.l;
+}
+
+const layout *layout_if_ready() noexcept { return ready.load(std::memory_order_acquire); }
+
+pid_t current_tid() noexcept {
+    const outcome &o = checked();
+    if (!o.error.empty()) return static_cast<pid_t>(syscall(SYS_gettid));
+    return *o.l.tid_word(arch::thread_pointer());
+}
+
+}  // namespace clonert::glibc

@@ -1,0 +1,114 @@
+// What this process's glibc needs in a thread's control block and TLS:
+// learnt once, at start-up, from what glibc publishes about itself, checked,
+// and from then on a const snapshot that every thread creation reads.
+//
+// A thread made by clone(2) with CLONE_SETTLS runs ordinary C and C++ only if
+// its thread pointer (tp) leads to a static TLS area and a `struct pthread`
+// laid out the way this glibc lays out its own threads
+// (nptl/allocatestack.c). The two TLS variants (Drepper, "ELF Handling For
+// Thread-Local Storage", 3.4), as one thread's TLS area at the top of its
+// mapping:
+//
+//   x86_64, variant II: static TLS below tp; struct pthread starts at tp
+//   (its first member is tcbhead_t, which %fs:0x28 and friends read).
+//
+//     area                                      tp
+//     | ... module N | ... | libc | executable  | struct pthread ........ |
+//     |<------- static TLS (size - pthread) --->|<- sizeof(struct pthread)->|
+//
+//   aarch64, variant I: struct pthread ends at tp; a 16-byte {dtv, private}
+//   header at tp; static TLS above it.
+//
+//     area                                      tp
+//     | pad | struct pthread ...................| dtv,priv | exe | libc | ... |
+//           |<---- sizeof(struct pthread) ----->|<-- static TLS (static size) ->|
+//
+// glibc 2.35 added an rseq area that each thread registers with the kernel;
+// up to 2.39 it is a member of struct pthread, from 2.40 it lies in the
+// static TLS (docs/glibc-versions.md). Either way it is at tp + __rseq_offset.
+//
+// Where each number comes from: layout.cpp (learnt and checked) and
+// versions.cpp (what cannot be learnt, per glibc version).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <sys/types.h>
+
+namespace clonert::glibc {
+
+// Offsets into struct pthread (nptl/descr.h), from its first byte.
+struct pthread_offsets {
+    std::size_t size;            // sizeof (struct pthread)
+    std::size_t list;            // list_t list: fork() unlinks it
+    std::size_t tid;             // pid_t tid: the join word
+    std::size_t robust_head;     // struct robust_list_head robust_head
+    std::size_t stackblock;      // void *stackblock, then stackblock_size,
+                                 // guardsize, reported_guardsize (size_t each)
+    std::size_t start_routine;   // glibc's own threads only; clonert marks its threads here
+    std::ptrdiff_t multiple_threads;  // int header.multiple_threads; -1: none
+};
+
+// A thread's TLS area: struct pthread plus the static TLS, placed at the top
+// of each thread's memory as glibc's allocate_stack places it.
+struct tls_area {
+    std::size_t size;            // bytes, a multiple of align
+    std::size_t align;           // alignment of the area's start
+    std::size_t tp_offset;       // thread pointer = area + tp_offset
+    std::size_t pthread_offset;  // struct pthread = area + pthread_offset
+    std::ptrdiff_t static_lowest, static_highest;  // the static TLS, from tp
+};
+
+// A few bytes of libc's TLS block, from the thread pointer.
+struct byte_range {
+    std::ptrdiff_t tp_offset;
+    std::size_t size;
+};
+
+struct layout {
+    std::string version;         // gnu_get_libc_version()
+    bool tested = false;         // a version in versions.cpp's table
+    pthread_offsets pd{};
+    tls_area area{};
+    bool has_rseq_area = false;       // glibc 2.35 and later
+    std::ptrdiff_t rseq_offset = 0;   // the rseq area, from tp (__rseq_offset)
+    // What each thread registers; 0: glibc does not register rseq (turned
+    // off, or refused by the kernel, as under qemu-user 7.2).
+    std::size_t rseq_length = 0;
+    std::ptrdiff_t errno_offset = 0;  // errno, from tp
+    // Parts of libc's block that a reused thread gets afresh from the image
+    // (errno, h_errno); the rest of that block is kept for malloc's sake
+    // (thread_block.cpp, prepare_thread_block).
+    byte_range libc_resets[2]{};
+    std::ptrdiff_t ctype_offsets[3]{};  // __ctype_b, tolower, toupper pointers
+    long robust_futex_offset = 0;       // robust_list_head.futex_offset
+    void (*call_tls_dtors)() = nullptr; // runs thread_local destructors
+    // glibc keeps two realtime signals for itself (nptl/pthreadP.h: SIGCANCEL
+    // = __SIGRTMIN, SIGSETXID = __SIGRTMIN + 1) and strips them from every
+    // mask a program sets through it, so no thread can block them.
+    // interpose/credentials.cpp shares SIGSETXID to reach clonert threads.
+    int setxid_signal = 0;
+
+    char *pthread_of(std::uintptr_t tp) const noexcept {
+        return reinterpret_cast<char *>(tp - area.tp_offset + area.pthread_offset);
+    }
+    pid_t *tid_word(std::uintptr_t tp) const noexcept {
+        return reinterpret_cast<pid_t *>(pthread_of(tp) + pd.tid);
+    }
+};
+
+// The layout, learnt and checked once, on first use. Throws
+// std::system_error (ENOTSUP) naming the glibc version and the failed check
+// if this glibc is not one clonert can make threads for.
+const layout &current_layout();
+
+// The layout if it has already been learnt and passed its checks, else
+// nullptr; never starts the work (which creates a pthread).
+const layout *layout_if_ready() noexcept;
+
+// The calling thread's TID from glibc's own struct pthread (no system call),
+// or from gettid() where the layout could not be verified.
+pid_t current_tid() noexcept;
+
+}  // namespace clonert::glibc

@@ -1,0 +1,35 @@
+// The modules (the executable, libc, other libraries) whose TLS blocks live in
+// the static TLS area, each with its initial image and its place relative to
+// the thread pointer -- the same in every thread. A library dlopened with
+// initial-exec TLS takes a block there too, so the table is rebuilt when
+// libraries are loaded or unloaded.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "glibc/layout.hpp"
+
+namespace clonert::glibc {
+
+struct tls_module {
+    std::size_t id;               // the module's DTV index
+    const std::byte *image;       // PT_TLS initial image (.tdata)
+    std::size_t image_size;       // p_filesz
+    std::size_t block_size;       // p_memsz (.tdata + .tbss)
+    std::ptrdiff_t tp_offset;     // block address minus thread pointer
+    bool is_libc;                 // holds errno, malloc's tcache, locale...
+};
+
+struct module_table {
+    unsigned long long loads = 0, unloads = 0;  // dl_phdr_info dlpi_adds/dlpi_subs
+    std::vector<tls_module> modules;
+    std::size_t highest_id = 0;                 // the DTV must reach this slot
+};
+
+// The current table: rebuilt (rarely) if a library was loaded or unloaded
+// since the last call. Throws std::bad_alloc.
+const module_table &static_tls_modules(const layout &l);
+
+}  // namespace clonert::glibc

@@ -1,0 +1,201 @@
+// One thread's control block and TLS (see thread_block.hpp). Sources: glibc
+// nptl/allocatestack.c (where a thread's TLS and control block go),
+// elf/dl-tls.c (_dl_allocate_tls_init: the DTV and the blocks' images),
+// nptl/pthread_create.c (start_thread: what the new thread does itself).
+
+#include "glibc/thread_block.hpp"
+
+#include <algorithm>
+#include <clocale>
+#include <cstdlib>
+#include <cstring>
+#include <dlfcn.h>
+#include <locale.h>
+#include <new>
+#include <sys/syscall.h>
+
+#include "arch.hpp"
+#include "glibc/static_tls.hpp"
+
+namespace clonert::glibc {
+namespace {
+
+// dtv_t (sysdeps/generic/dl-dtv.h): slot -1 holds the capacity, slot 0 the
+// generation, slot N module N's block. An unallocated slot holds -1; glibc
+// allocates it on the thread's first access (__tls_get_addr).
+union dtv_entry {
+    std::size_t counter;
+    struct {
+        void *val;
+        void *to_free;
+    } pointer;
+};
+void *const dtv_unallocated = reinterpret_cast<void *>(-1L);
+
+// What clonert stores in struct pthread.start_routine to recognise its own
+// threads (glibc reads that field only in start_thread, which ours never run).
+void *clonert_mark() { return reinterpret_cast<void *>(&clonert_mark); }
+
+// rseq_area.cpu_id (the second u32 of struct rseq): sched_getcpu() trusts a
+// non-negative value; -1 says "not yet registered", -2 sends it to the
+// system call (glibc's own states: RSEQ_CPU_ID_UNINITIALIZED and
+// RSEQ_CPU_ID_REGISTRATION_FAILED, sysdeps/unix/sysv/linux/rseq-internal.h).
+constexpr std::size_t rseq_cpu_id = 4;
+constexpr int rseq_cpu_id_uninitialized = -1;
+constexpr int rseq_cpu_id_registration_failed = -2;
+
+template <class T>
+T &field(void *base, std::ptrdiff_t offset) {
+    return *reinterpret_cast<T *>(static_cast<char *>(base) + offset);
+}
+void *at_tp(std::uintptr_t tp, std::ptrdiff_t offset) { return reinterpret_cast<char *>(tp) + offset; }
+
+dtv_entry *&dtv_slot(std::uintptr_t tp) { return field<dtv_entry *>(at_tp(tp, 0), arch::tcb_dtv); }
+
+// A fresh DTV sized for every module loaded so far, each slot unallocated.
+dtv_entry *new_dtv(const module_table &mods, std::uintptr_t parent_tp) {
+    const dtv_entry *parent = dtv_slot(parent_tp);
+    // The parent's DTV may not yet have grown for a module loaded since.
+    const std::size_t capacity = std::max<std::size_t>(parent[-1].counter, mods.highest_id);
+    // From malloc: glibc may realloc it when a dlopen grows the DTV.
+    auto *block = static_cast<dtv_entry *>(std::malloc((capacity + 2) * sizeof(dtv_entry)));
+    if (block == nullptr) throw std::bad_alloc();
+    dtv_entry *dtv = block + 1;
+    dtv[-1].counter = capacity;
+    dtv[0].counter = parent[0].counter;  // the generation the parent has seen
+    for (std::size_t i = 1; i <= capacity; ++i) dtv[i].pointer = {dtv_unallocated, nullptr};
+    return dtv;
+}
+
+// Each static block from its initial image (.tdata), the rest (.tbss) zero.
+// In a reused area, libc's block stays as the last thread left it, but for
+// errno and h_errno, which a new thread must see as its image has them.
+void fill_static_blocks(const layout &l, const module_table &mods, std::uintptr_t tp,
+                        area_state state, dtv_entry *dtv) {
+    for (const tls_module &m : mods.modules) {
+        auto *block = static_cast<std::byte *>(at_tp(tp, m.tp_offset));
+        dtv[m.id].pointer.val = block;
+        if (state == area_state::reused && m.is_libc) {
+            for (const byte_range &r : l.libc_resets) {
+                auto *to = static_cast<std::byte *>(at_tp(tp, r.tp_offset));
+                const std::size_t at = static_cast<std::size_t>(r.tp_offset - m.tp_offset);
+                const std::size_t from_image = at >= m.image_size ? 0 : std::min(r.size, m.image_size - at);
+                std::memcpy(to, m.image + at, from_image);
+                std::memset(to + from_image, 0, r.size - from_image);
+            }
+            continue;  // keep malloc's tcache and arena
+        }
+        std::memcpy(block, m.image, m.image_size);
+        if (state != area_state::zeroed) std::memset(block + m.image_size, 0, m.block_size - m.image_size);
+    }
+}
+
+// The fields of struct pthread glibc reads in a thread it did not create.
+void fill_pthread(const layout &l, char *self, const stack_block &stack) {
+    const pthread_offsets &pd = l.pd;
+    if (pd.multiple_threads >= 0) field<int>(self, pd.multiple_threads) = 1;
+    field<void *>(self, pd.start_routine) = clonert_mark();
+    // fork() unlinks the forking thread's `list` entry: a self-loop is an
+    // empty list it can unlink safely.
+    void *list = self + pd.list;
+    field<void *>(list, 0) = list;
+    field<void *>(list, sizeof(void *)) = list;
+    // The robust-mutex list the child registers with set_robust_list(2).
+    void *robust = self + pd.robust_head;
+    field<void *>(robust, 0) = robust;
+    field<long>(robust, sizeof(void *)) = l.robust_futex_offset;
+    // What pthread_getattr_np() reports: [stackblock + guard, stackblock + size).
+    field<void *>(self, pd.stackblock) = stack.base;
+    field<std::size_t>(self, pd.stackblock + 8) = stack.size;
+    field<std::size_t>(self, pd.stackblock + 16) = stack.guard;
+    field<std::size_t>(self, pd.stackblock + 24) = stack.reported_guard;
+}
+
+}  // namespace
+
+std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
+                                    const stack_block &stack) {
+    const module_table &mods = static_tls_modules(l);  // may throw bad_alloc: before any change
+    const std::uintptr_t parent_tp = arch::thread_pointer();
+    dtv_entry *dtv = new_dtv(mods, parent_tp);          // likewise
+    if (state == area_state::unknown) {
+        // A caller's stack: zero it, as glibc does (nptl/allocatestack.c).
+        std::memset(area, 0, l.area.size);
+        state = area_state::zeroed;
+    }
+    const std::uintptr_t tp = reinterpret_cast<std::uintptr_t>(area) + l.area.tp_offset;
+    char *self = l.pthread_of(tp);
+    if (state == area_state::reused) std::memset(self, 0, l.pd.size);
+    fill_static_blocks(l, mods, tp, state, dtv);
+    // The ctype table pointers start as zero in libc's image; isalpha() and
+    // printf("%f") crash until they are set. Copy the parent's so that even a
+    // signal handler in the child's first instruction finds valid tables;
+    // start_in_child() then selects the global locale's.
+    for (std::ptrdiff_t off : l.ctype_offsets)
+        field<const void *>(at_tp(tp, 0), off) = field<const void *>(at_tp(parent_tp, 0), off);
+    // After struct pthread is cleared: on x86_64 the DTV pointer is inside it.
+    dtv_slot(tp) = dtv;
+    arch::init_tcb_header(tp, parent_tp);
+    fill_pthread(l, self, stack);
+    if (l.has_rseq_area) {
+        // From glibc 2.40 the area is outside struct pthread, in the static
+        // TLS, where a reused area still holds the last thread's values.
+        // glibc's pthread_create reads the creator's cpu_id to decide whether
+        // the new thread must register rseq (nptl/pthread_create.c, "Inherit
+        // rseq registration state"), and sched_getcpu() trusts it: never 0
+        // by accident.
+        void *rseq = at_tp(tp, l.rseq_offset);
+        std::memset(rseq, 0, std::max<std::size_t>(l.rseq_length, 32));
+        field<int>(rseq, rseq_cpu_id) =
+            l.rseq_length != 0 ? rseq_cpu_id_uninitialized : rseq_cpu_id_registration_failed;
+    }
+    return tp;
+}
+
+bool made_by_clonert(const layout &l, pthread_t thread) noexcept {
+    return field<void *>(reinterpret_cast<void *>(thread), l.pd.start_routine) == clonert_mark();
+}
+
+void start_in_child(const layout &l, std::uintptr_t tp) noexcept {
+    char *self = l.pthread_of(tp);
+    // The kernel walks this list when the thread dies, releasing robust
+    // mutexes it held (ENOSYS under qemu-user 7.2: then there is no such list).
+    arch::syscall(SYS_set_robust_list, reinterpret_cast<long>(self + l.pd.robust_head),
+                  3 * sizeof(void *));
+    if (l.rseq_length != 0) {
+        void *rseq = at_tp(tp, l.rseq_offset);
+        const long r = arch::syscall(SYS_rseq, reinterpret_cast<long>(rseq),
+                                     static_cast<long>(l.rseq_length), 0, arch::rseq_signature);
+        if (r != 0) field<int>(rseq, rseq_cpu_id) = rseq_cpu_id_registration_failed;
+    }
+    uselocale(LC_GLOBAL_LOCALE);  // sets the locale and the ctype tables
+}
+
+void finish_in_child(const layout &l) noexcept {
+    l.call_tls_dtors();
+    // A pending dlerror() message is malloc'd per thread; the second call
+    // frees what the first returned (dlfcn/dlerror.c).
+    while (dlerror() != nullptr) {
+    }
+}
+
+void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {
+    void *rseq = at_tp(tp, l.rseq_offset);
+    if (l.rseq_length != 0 && field<int>(rseq, rseq_cpu_id) >= 0)
+        arch::syscall(SYS_rseq, reinterpret_cast<long>(rseq), static_cast<long>(l.rseq_length),
+                      1 /* RSEQ_FLAG_UNREGISTER */, arch::rseq_signature);
+    arch::syscall(SYS_set_robust_list, 0, 3 * sizeof(void *));
+}
+
+void free_dtv(const layout &, std::uintptr_t tp) noexcept {
+    dtv_entry *&slot = dtv_slot(tp);
+    dtv_entry *dtv = slot;
+    if (dtv == nullptr) return;
+    // The blocks glibc allocated for modules without static TLS (usually none).
+    for (std::size_t i = 1; i <= dtv[-1].counter; ++i)
+        if (dtv[i].pointer.to_free != nullptr) std::free(dtv[i].pointer.to_free);
+    std::free(dtv - 1);
+    slot = nullptr;
+}
+
+}  // namespace clonert::glibc

@@ -1,0 +1,42 @@
+// What clonert cannot learn from the running glibc, one entry per glibc
+// version, for this architecture: the facts glibc publishes nowhere, and the
+// values of those it does publish, so that a known version is checked against
+// what its source says. Each entry names the source files it comes from.
+//
+// layout.cpp learns the layout from glibc itself and then, for a version in
+// this table, refuses if anything learnt disagrees with the entry. A newer
+// glibc than the table takes the unpublished facts from the newest entry, and
+// runs only if every check that can be made passes.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+namespace clonert::glibc {
+
+struct version_facts {
+    const char *version;              // "2.36"
+    // struct pthread (nptl/descr.h): offsets from its first byte.
+    std::size_t size, list, tid, robust_head, stackblock, start_routine;
+    // header.multiple_threads, an int glibc sets to 1 in every thread it
+    // creates (x86 atomics skip the `lock` prefix while it is 0); -1 where
+    // this version has no such field.
+    std::ptrdiff_t multiple_threads;
+    // Where the rseq area is: inside struct pthread (2.35 to 2.39), in the
+    // static TLS (2.40 on), or nowhere (2.34: glibc does not register rseq).
+    enum class rseq_place { none, in_pthread, in_static_tls } rseq;
+    std::size_t rseq_area;            // offset in struct pthread, if in_pthread
+    const char *sources;              // where the numbers come from
+};
+
+// The versions this architecture's table knows, oldest first.
+std::span<const version_facts> known_versions() noexcept;
+
+// The entry for `version` ("2.41"), or nullptr.
+const version_facts *facts_for(std::string_view version) noexcept;
+
+// Compares "2.9" < "2.36" < "2.43" as numbers.
+int compare_versions(std::string_view a, std::string_view b) noexcept;
+
+}  // namespace clonert::glibc

@@ -1,0 +1,207 @@
+// Thread mappings and their cache (see memory.hpp).
+
+#include "thread/memory.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <sys/mman.h>
+
+#include "arch.hpp"
+#include "support/align.hpp"
+#include "support/errors.hpp"
+#include "support/fork_safe_lock.hpp"
+#include "support/trace.hpp"
+
+namespace clonert {
+namespace {
+
+// A small fixed table, so that taking or returning a mapping never
+// allocates. Entries are kept in the order they were cached (oldest first),
+// so that eviction takes the oldest and reuse the newest.
+struct stack_cache {
+    // Enough entries for bursts when a program raises the byte limit; the
+    // default byte limit keeps far fewer. Lookups start from the newest entry
+    // and almost always stop there.
+    static constexpr std::size_t slots = 1024;
+    // At most this many mappings are evicted at once (and unmapped after the
+    // lock is dropped), from an array on the caller's stack.
+    static constexpr std::size_t eviction_batch = 8;
+    struct entry {
+        std::byte *base;
+        std::size_t size, guard;
+        const pid_t *join_word;
+    };
+    entry entries[slots];
+    std::size_t count = 0;
+    std::size_t bytes = 0;
+    std::size_t limit = 64u << 20;  // glibc keeps 40 MiB; a few default stacks either way
+
+    // A mapping no thread ran on (its creation failed first) has no join word.
+    static bool gone(const entry &e) {
+        return e.join_word == nullptr || __atomic_load_n(e.join_word, __ATOMIC_ACQUIRE) == 0;
+    }
+    bool has_room(std::size_t size) const { return count < slots && bytes + size <= limit; }
+
+    void push(const thread_memory &m) {
+        entries[count++] = {m.base, m.size, m.guard, m.join_word};
+        bytes += m.size;
+    }
+
+    entry take(std::size_t i) {
+        entry e = entries[i];
+        for (std::size_t j = i + 1; j < count; ++j) entries[j - 1] = entries[j];
+        --count;
+        bytes -= e.size;
+        return e;
+    }
+
+    // Takes out, oldest first, up to eviction_batch mappings of threads that
+    // are gone, until `fits` holds; returns how many it put in `out`.
+    template <class Fits>
+    std::size_t evict_until(Fits fits, entry *out) {
+        std::size_t n = 0;
+        for (std::size_t i = 0; !fits() && i < count && n < eviction_batch;) {
+            if (gone(entries[i])) out[n++] = take(i);
+            else ++i;
+        }
+        return n;
+    }
+
+    // In the child of fork(), with the lock held: a mapping cached by a
+    // thread that had not yet finished exiting when the parent forked has a
+    // join word the kernel will never clear here (that thread does not exist
+    // in the child). No thread but the forking one exists: all are free.
+    void after_fork() {
+        for (std::size_t i = 0; i < count; ++i)
+            if (entries[i].join_word != nullptr)
+                __atomic_store_n(const_cast<pid_t *>(entries[i].join_word), 0, __ATOMIC_RELEASE);
+    }
+};
+
+spin_lock cache_lock;
+stack_cache cache;  // constant-initialised: usable before any constructor runs
+void cache_after_fork() { cache.after_fork(); }
+const int cache_forks = hold_across_fork<cache_lock, cache_after_fork>();
+
+void unmap(const stack_cache::entry *evicted, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) munmap(evicted[i].base, evicted[i].size);
+}
+
+bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
+    std::lock_guard<spin_lock> hold(cache_lock);
+    // Newest first: the most recently used stack is the likeliest still in
+    // the CPU's caches.
+    for (std::size_t i = cache.count; i-- > 0;) {
+        const auto &e = cache.entries[i];
+        if (e.size == size && e.guard == guard && stack_cache::gone(e)) {
+            const auto taken = cache.take(i);
+            out.base = taken.base;
+            out.size = taken.size;
+            out.guard = taken.guard;
+            out.reused = true;
+            return true;
+        }
+    }
+    return false;
+}
+
+void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
+    // MAP_STACK documents the intent (and keeps THP off stacks on newer
+    // kernels); MAP_NORESERVE so that a large stack costs only what it touches.
+    void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) {
+        const int err = errno;
+        fail(EAGAIN, "mmap of a " + std::to_string(size) + "-byte thread stack failed: " +
+                         std::strerror(err));
+    }
+    if (guard != 0 && mprotect(p, guard, PROT_NONE) != 0) {
+        const int err = errno;
+        munmap(p, size);
+        fail(EAGAIN, std::string("mprotect of the stack guard failed: ") + std::strerror(err));
+    }
+    out.base = static_cast<std::byte *>(p);
+    out.size = size;
+    out.guard = guard;
+}
+
+// Puts m in the cache, making room by evicting mappings of finished threads
+// (oldest first) if it must: a cache full of one stack size must not turn
+// away every thread of another size, each of which would then leave its
+// malloc state behind. Unmaps what it evicted. Returns false if m does not
+// fit even so.
+bool cache_with_eviction(const thread_memory &m) noexcept {
+    stack_cache::entry evicted[stack_cache::eviction_batch];  // filled as needed
+    std::size_t n = 0;
+    bool cached = false;
+    {
+        std::lock_guard<spin_lock> hold(cache_lock);
+        if (m.size <= cache.limit) {
+            n = cache.evict_until([&] { return cache.has_room(m.size); }, evicted);
+            cached = cache.has_room(m.size);
+            if (cached) cache.push(m);
+        }
+    }
+    unmap(evicted, n);
+    return cached;
+}
+
+}  // namespace
+
+thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_size,
+                                    std::size_t top_align) {
+    thread_memory m;
+    if (a.stack != nullptr) {
+        m.base = static_cast<std::byte *>(a.stack);
+        m.size = a.stack_length;
+        m.caller_owned = true;
+    } else {
+        // As glibc: the guard asked for is the one reported, but any guard
+        // is at least the architecture's minimum (64 KiB on aarch64).
+        m.reported_guard = round_up(a.guard_size, page_size());
+        const std::size_t guard =
+            m.reported_guard == 0 ? 0 : std::max(m.reported_guard, arch::minimum_guard);
+        const std::size_t size = round_up(a.stack_size, page_size()) + guard;
+        if (!take_cached(size, guard, m)) map_fresh(size, guard, m);
+    }
+    const auto end = reinterpret_cast<std::uintptr_t>(m.base + m.size);
+    m.top = reinterpret_cast<std::byte *>(align_down(end - top_size, top_align));
+    CLONERT_TRACE("memory: %s %zu bytes at %p (guard %zu), top reserve at %p",
+                  m.caller_owned ? "caller's stack," : m.reused ? "cached mapping," : "new mapping,",
+                  m.size, static_cast<void *>(m.base), m.guard, static_cast<void *>(m.top));
+    return m;
+}
+
+void release_thread_memory(const thread_memory &m) noexcept {
+    if (m.caller_owned) return;
+    if (!cache_with_eviction(m)) munmap(m.base, m.size);
+}
+
+bool cache_own_memory(const thread_memory &m) noexcept {
+    return !m.caller_owned && cache_with_eviction(m);
+}
+
+std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
+    std::size_t previous;
+    {
+        std::lock_guard<spin_lock> hold(cache_lock);
+        previous = cache.limit;
+        cache.limit = bytes;
+    }
+    // Unmap what no longer fits, a few at a time (never with the lock held).
+    for (;;) {
+        stack_cache::entry evicted[stack_cache::eviction_batch];
+        std::size_t n;
+        {
+            std::lock_guard<spin_lock> hold(cache_lock);
+            n = cache.evict_until([] { return cache.bytes <= cache.limit; }, evicted);
+        }
+        unmap(evicted, n);
+        if (n < stack_cache::eviction_batch) return previous;
+    }
+}
+
+}  // namespace clonert
