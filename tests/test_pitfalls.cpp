@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <dlfcn.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <linux/futex.h>
 #include <pthread.h>
@@ -206,7 +207,21 @@ TEST_CASE("ctype tables: zero in libc's TLS image, and isalpha() crashes on them
     libc_tls tls;
     dl_iterate_phdr(find_libc_tls, &tls);
     REQUIRE(tls.block != 0);
-    CHECK(image_value_of_ctype_b(tls) == nullptr);
+    const void *image_value = image_value_of_ctype_b(tls);
+    if (image_value != nullptr) {
+        // Newer glibc (seen on 2.41 and 2.43) initialises the pointers in the
+        // image to the C locale's tables: the pitfall is gone there, and a
+        // copied image is enough. It must then be the C locale's table.
+        std::printf("pitfalls: glibc %s: libc's TLS image already points at the C locale's ctype table\n",
+                    gnu_get_libc_version());
+        locale_t c_locale = newlocale(LC_ALL_MASK, "C", nullptr);
+        const locale_t previous = uselocale(c_locale);
+        const void *c_table = *__ctype_b_loc();
+        uselocale(previous);
+        freelocale(c_locale);
+        CHECK(image_value == c_table);
+        return;
+    }
     // A thread whose ctype pointers are what the image holds.
     volatile int c = 'a';
     const int fate = in_child([&] {
