@@ -3,7 +3,7 @@
 // The floor variant's child is made by clonert_clone without CLONE_SETTLS: it
 // runs on its creator's thread pointer, so any libc function that touches
 // thread-local state (errno, locks that record their owner, malloc's tcache)
-// would corrupt the creator's (clone(2), NOTES "Like glibc's wrapper ... no
+// would corrupt the creator's (clone(2), "Like glibc's wrapper ... no
 // TLS"). Everything here is inline machine code: a time stamp and raw system
 // calls, no libc. The other variants use the same functions so that every
 // child does exactly the same work.
@@ -69,7 +69,7 @@ inline void futex_wake_all_private(int *word) noexcept {
 
 // Sleeps while *word == expected, as a shared futex: the kernel clears a
 // CLONE_CHILD_CLEARTID word and wakes it with a shared wake, which a
-// FUTEX_WAIT_PRIVATE waiter never sees (kernel/fork.c mm_release; NOTES).
+// FUTEX_WAIT_PRIVATE waiter never sees (kernel/fork.c mm_release; a private waiter timed out in a test here).
 inline void futex_wait_shared(int *word, int expected) noexcept {
     syscall4(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT, expected, 0);
 }

@@ -24,7 +24,7 @@ namespace clonert_test {
 
 // The test runner sets CLONERT_UNDER_QEMU=1 for cross-built tests run under
 // qemu-user (see tests/meson.build), whose clone emulation only accepts
-// thread-like flag sets (shared/NOTES.md, "qemu-user").
+// thread-like flag sets (checked by tests/test_clone_flags.cpp; docs/clone-flags.md).
 inline bool under_qemu() {
     const char *v = std::getenv("CLONERT_UNDER_QEMU");
     return v != nullptr && std::strcmp(v, "1") == 0;

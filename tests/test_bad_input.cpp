@@ -101,7 +101,7 @@ int clone_errno(int flags, bool with_fn = true, bool with_stack = true) {
 }
 
 // Every flag glibc's own threads use that qemu-user 7.2 also accepts
-// (shared/NOTES.md), without CLONE_SETTLS: the child has no TLS and touches none.
+// (docs/pitfalls.md), without CLONE_SETTLS: the child has no TLS and touches none.
 constexpr int thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD |
                              CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID;
 

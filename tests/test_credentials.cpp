@@ -1,4 +1,4 @@
-// Privilege changes reach every thread (runtime/credentials.cpp).
+// Privilege changes reach every thread (runtime/interpose/credentials.cpp).
 //
 // Linux keeps credentials per thread: setresuid(2) changes only the calling
 // task. POSIX wants the whole process to change, which glibc arranges for its
@@ -520,7 +520,7 @@ TEST_CASE("credentials: a failed change (not permitted) changes no thread") {
 // Threads are made as fast as they can be while the main thread drops to
 // nobody. A thread whose clone is under way when the change is broadcast is
 // a copy of a creator that may not have changed yet; the runtime must reach
-// it in a later round (runtime/credentials.cpp, broadcast). Two shapes:
+// it in a later round (runtime/interpose/credentials.cpp, broadcast). Two shapes:
 //  - creators (two clonert threads, one std::thread) that make pairs of
 //    short-lived clonert threads and join them, the pairs making a thread
 //    of their own;
@@ -593,7 +593,7 @@ int drop_while_creating(int run_ms) {
     std::thread std_creator([&r] { r.create_until_stopped<std::thread>(); });
     // The chains never pause: each link makes the next and ends. The drop
     // must end while they go on: the runtime holds thread creation back
-    // during the broadcast (runtime/credentials.cpp). (Before it did, a drop
+    // during the broadcast (runtime/interpose/credentials.cpp). (Before it did, a drop
     // chased new threads round after round: natively up to 1.5 s, and under
     // qemu and valgrind it ended only once creation stopped.)
     const int chains = 2;

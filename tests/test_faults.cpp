@@ -599,7 +599,7 @@ TEST_CASE("faults: fork while other threads make threads: the child can malloc a
 // live_threads::lock), or a record whose clone had not returned (the child's
 // setuid family would wait forever for that "starting" thread). The runtime
 // holds the lock across fork and starts the child's list afresh
-// (runtime/lifecycle.cpp, pthread_atfork). Before it did, this case saw 5
+// (runtime/thread/lifecycle_raw.cpp, pthread_atfork). Before it did, this case saw 5
 // hung children in 5,000 (10 s each).
 TEST_CASE("faults: fork while other threads make threads: the child can make threads and setuid") {
     if (geteuid() != 0) CLONERT_SKIP("needs root, for seteuid");

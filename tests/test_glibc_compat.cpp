@@ -1,5 +1,5 @@
 // Ordinary C and C++ inside clonert threads: what glibc and libstdc++ need
-// from a thread they did not create (shared/NOTES.md, "Making a raw-clone
+// from a thread they did not create (docs/pitfalls.md and docs/how-glibc-creates-a-thread.md; "Making a raw-clone
 // thread acceptable to glibc") observed one feature at a time: malloc, stdio
 // and the ctype tables, errno, thread_local, exceptions, the standard mutexes,
 // recursive and robust pthread mutexes, signals, fork, nested threads, rseq

@@ -8,7 +8,7 @@
 // default, RLIMIT_STACK-sized ones: 10,000 x 8 MiB of address space, mapped
 // MAP_NORESERVE, so only touched pages cost memory), and 4 creators x 20,000
 // lifetimes. Under qemu-user every thread that ever ran keeps ~280 KB of
-// qemu's memory until the process ends (shared/NOTES.md), and one lifetime
+// qemu's memory until the process ends (about 280 KB each, measured under qemu-user 7.2), and one lifetime
 // costs 1-2 ms: 1,000 at once and 4 x 250 there.
 //
 // The long run (one creator, create + join in a loop) does 50,000 lifetimes
@@ -78,9 +78,9 @@ using clonert_test::wait_for_tasks;
 
 // The heap may differ by what is parked in the tcaches of the mappings the
 // stack cache holds (a thread that reuses a cached mapping inherits its libc
-// block, tcache included: runtime/glibc_tls.cpp) and by what the creators'
+// block, tcache included: runtime/glibc/) and by what the creators'
 // own arenas keep. Neither grows with the number of threads. 64 KiB bounds it
-// for the whole run: at most 64 cached mappings (runtime/thread_memory.cpp)
+// for the whole run: at most 64 cached mappings (runtime/thread/memory.cpp)
 // with short_life's two blocks each (a 416 B vector chunk, the creator's
 // 32 B clonert payload) is ~29 KiB; the rest is room for the creators'
 // arenas. A leak of even 1 byte per lifetime would exceed it over 80,000.

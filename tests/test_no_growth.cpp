@@ -9,8 +9,8 @@
 // Why the tolerances are what they are:
 //   - Stack cache on (the default). A thread that reuses a cached mapping
 //     inherits the previous thread's libc TLS block, and with it malloc's
-//     tcache and arena (runtime/glibc_tls.cpp, prepare): nothing per thread
-//     is left behind. shared/NOTES.md measured 0 B per thread; the bound is
+//     tcache and arena (runtime/glibc/, prepare): nothing per thread
+//     is left behind. a first experiment measured 0 B per thread; the bound is
 //     a fixed 64 KiB for the whole run (chunks parked in the tcaches of
 //     however many cached mappings the run needed), i.e. ~13 B per thread
 //     over 5,000 threads and nothing that grows with the count.
@@ -22,7 +22,7 @@
 //     into the tcache. The thread body below frees a known set of blocks, so
 //     the bound per thread is exact: 656 B + their chunk sizes (2,464 B on a
 //     64-bit glibc), and for a detached thread that unmaps itself also the
-//     DTV it frees on its way out (runtime/lifecycle.cpp, unmap_self).
+//     DTV it frees on its way out (runtime/thread/lifecycle_raw.cpp, unmap_self).
 // Mappings and descriptors must come back exactly, after a warm-up that lets
 // malloc create its arenas (up to 8 per CPU, each a mapping that stays).
 #include <clonert/clonert.h>

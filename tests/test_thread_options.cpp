@@ -249,7 +249,7 @@ thread_local long zero_initialised_per_thread[4];  // .tbss: must read 0 in ever
 // for a user-provided stack (nptl/allocatestack.c). Were it to trust the
 // memory to be fresh from mmap, libc's tls_dtor_list would be garbage and
 // __call_tls_dtors would follow it when the thread ends (SIGSEGV: shown
-// before runtime/thread_memory.cpp zeroed a caller's TLS area).
+// before runtime/thread/memory.cpp zeroed a caller's TLS area).
 TEST_CASE("a caller-provided stack may hold any bytes beforehand") {
     std::fflush(nullptr);
     const pid_t pid = fork();

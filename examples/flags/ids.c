@@ -1,7 +1,7 @@
 /* The flags that hand a thread its identity and its end: CLONE_SETTLS,
  * CLONE_PARENT_SETTID, CLONE_CHILD_SETTID, CLONE_CHILD_CLEARTID and
  * CLONE_PIDFD. pthread_create uses the first four; clonert too
- * (runtime/lifecycle.cpp, thread_flags). See docs/clone-flags.md. */
+ * (runtime/thread/lifecycle_raw.cpp, thread_flags). See docs/clone-flags.md. */
 #include "flags.h"
 
 #include <stdint.h>

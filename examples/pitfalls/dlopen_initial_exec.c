@@ -7,7 +7,7 @@
  * GL(dl_stack_user)). A clonert thread is on neither list: its slot keeps
  * whatever its memory held, zero in a fresh mapping. A clonert thread made
  * after the dlopen gets the image: clonert rebuilds its table of static TLS
- * modules when the loader's counts have moved (runtime/glibc_tls.cpp).
+ * modules when the loader's counts have moved (runtime/glibc/).
  *
  *   dlopen_initial_exec PATH-TO-libinitial_exec.so */
 #include <clonert/clonert.h>

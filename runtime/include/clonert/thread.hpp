@@ -41,7 +41,7 @@ struct thread_options {
 
 namespace detail {
 
-// The non-template part, in the library (runtime/thread.cpp).
+// The non-template part, in the library (runtime/api/thread.cpp).
 clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
                         std::size_t payload_align);
 void *payload(clonert_thread *thread) noexcept;
