@@ -24,7 +24,7 @@
 //           |<---- sizeof(struct pthread) ----->|<-- static TLS (static size) ->|
 //
 // glibc 2.35 added an rseq area that each thread registers with the kernel;
-// up to 2.39 it is a member of struct pthread, from 2.40 it lies in the
+// up to 2.40 it is a member of struct pthread, from 2.41 it lies in the
 // static TLS (docs/glibc-versions.md). Either way it is at tp + __rseq_offset.
 //
 // Where each number comes from: layout.cpp (learnt and checked) and

@@ -138,7 +138,7 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
     arch::init_tcb_header(tp, parent_tp);
     fill_pthread(l, self, stack);
     if (l.has_rseq_area) {
-        // From glibc 2.40 the area is outside struct pthread, in the static
+        // From glibc 2.41 the area is outside struct pthread, in the static
         // TLS, where a reused area still holds the last thread's values.
         // glibc's pthread_create reads the creator's cpu_id to decide whether
         // the new thread must register rseq (nptl/pthread_create.c, "Inherit

@@ -1,11 +1,9 @@
 // The per-version table (see versions.hpp). x86_64's struct pthread starts
 // with the 704-byte tcbhead_t (sysdeps/x86_64/nptl/tls.h); aarch64's starts
-// with a 192-byte header union (sysdeps/aarch64/nptl/tls.h, nptl/descr.h:
-// `struct { int multiple_threads; ... } header` padded to 24 pointers). After
-// the header both bodies are the same, so each entry is written once as
-// `header + body offset`. docs/glibc-versions.md prints this table (generated
-// by scripts/docs-glibc-versions from the runtime itself; a test keeps the
-// page and the table in step).
+// with a 192-byte header union (sysdeps/aarch64/nptl/tls.h, nptl/descr.h);
+// arch.hpp keeps both. docs/glibc-versions.md prints this table: the
+// program glibc-versions (tests/) writes it from this file, and a test keeps
+// the page and the table in step.
 
 #include "glibc/versions.hpp"
 
@@ -18,14 +16,49 @@ namespace {
 
 using place = version_facts::rseq_place;
 
-constexpr std::size_t header = arch::pthread_header_size;
-constexpr std::ptrdiff_t header_multiple_threads = arch::pthread_multiple_threads;
+// This architecture's number of a pair written {x86_64, aarch64}.
+constexpr std::size_t pick(std::size_t x86_64, std::size_t aarch64) {
+    return arch::tls_below_tp ? x86_64 : aarch64;
+}
 
+// Upstream glibc at each release tag, worked out from the headers named in
+// each entry (offsetof over nptl/descr.h as each release builds it for
+// x86_64 and aarch64), and checked by experiment on the releases Debian
+// ships: 2.36 (bookworm), 2.41 (trixie), 2.43 (forky, sid). The rseq area
+// joined struct pthread in 2.35 and left it for the static TLS in 2.41
+// (sysdeps/nptl/dl-tls_init_tp.c, elf/dl-tls.c); 2.42 added a field before
+// start_routine. header.multiple_threads has not moved in any of them.
 constexpr version_facts table[] = {
-    {"2.36", header + 1664, header + 0, header + 16, header + 32, header + 976, header + 888,
-     header_multiple_threads, place::in_pthread, header + 1632,
-     "glibc 2.36 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h; "
-     "checked by experiment on Debian 12 (2.36-9+deb12u14)"},
+    {"2.34", pick(2496, 1936), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::none, 0,
+     "glibc 2.34 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.35", pick(2496, 1984), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_pthread, pick(2464, 1952),
+     "glibc 2.35 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.36", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     "glibc 2.36 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.37", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     "glibc 2.37 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.38", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     "glibc 2.38 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.39", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     "glibc 2.39 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.40", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     "glibc 2.40 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.41", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     "glibc 2.41 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.42", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     "glibc 2.42 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
+    {"2.43", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
+     pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     "glibc 2.43 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
 };
 
 }  // namespace

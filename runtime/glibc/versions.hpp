@@ -3,10 +3,11 @@
 // values of those it does publish, so that a known version is checked against
 // what its source says. Each entry names the source files it comes from.
 //
-// layout.cpp learns the layout from glibc itself and then, for a version in
-// this table, refuses if anything learnt disagrees with the entry. A newer
-// glibc than the table takes the unpublished facts from the newest entry, and
-// runs only if every check that can be made passes.
+// layout.cpp learns the layout from glibc itself, checks it against a live
+// pthread, and compares it with this table's entry (a difference is reported
+// under CLONERT_TRACE=1: distributions patch glibc). A newer glibc than the
+// table takes the unpublished facts from the newest entry, and runs only if
+// every check that can be made passes.
 #pragma once
 
 #include <cstddef>
@@ -23,8 +24,8 @@ struct version_facts {
     // creates (x86 atomics skip the `lock` prefix while it is 0); -1 where
     // this version has no such field.
     std::ptrdiff_t multiple_threads;
-    // Where the rseq area is: inside struct pthread (2.35 to 2.39), in the
-    // static TLS (2.40 on), or nowhere (2.34: glibc does not register rseq).
+    // Where the rseq area is: inside struct pthread (2.35 to 2.40), in the
+    // static TLS (2.41 on), or nowhere (2.34: glibc does not register rseq).
     enum class rseq_place { none, in_pthread, in_static_tls } rseq;
     std::size_t rseq_area;            // offset in struct pthread, if in_pthread
     const char *sources;              // where the numbers come from
