@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <pthread.h>
 #include <sys/types.h>
 
 #include "clonert/clonert.h"
@@ -44,6 +45,10 @@ void set_thread_result(clonert_thread *thread, void *result) noexcept;
 // stand-in that can be compared and asked its TID, but not joined or detached.
 clonert_thread *current_thread() noexcept;
 pid_t thread_tid(const clonert_thread *thread) noexcept;
+// The thread's own glibc struct pthread, as a pthread_t: glibc's functions
+// that take a thread work on it (pthread_kill, pthread_setaffinity_np, ...).
+// Valid from start_thread until the thread is joined, or, detached, ends.
+pthread_t thread_pthread(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
 
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).

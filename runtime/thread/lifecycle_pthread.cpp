@@ -46,6 +46,7 @@ pid_t gettid_now() { return static_cast<pid_t>(syscall(SYS_gettid)); }
 void *thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
     current = t;
+    t->handle = pthread_self();  // before the TID is published: the creator reads both after
     t->tid.store(gettid_now(), std::memory_order_release);
     syscall(SYS_futex, &t->tid, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
@@ -113,7 +114,7 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         throw;
     }
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
-    pthread_t handle;
+    pthread_t handle;  // the thread stores it in t->handle itself
     const int err = pthread_create(&handle, &attr, thread_entry, t);
     pthread_attr_destroy(&attr);
     if (err != 0) {
@@ -122,8 +123,8 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         fail(err, std::string("pthread backend: pthread_create failed: ") + std::strerror(err));
     }
     if (!detached_at_start) {
-        t->handle = handle;
-        // get_id() is asked for at once. struct pthread.tid is no help: the
+        // get_id() and native_handle() are asked for at once (the thread
+        // stores its handle before its TID). struct pthread.tid is no help: the
         // kernel clears it when the thread ends, which may already be the
         // case; so wait for the thread to say its TID (this backend is for
         // checking tools, not for speed).
@@ -163,6 +164,7 @@ clonert_thread *current_thread() noexcept {
     static thread_local clonert_thread stand_in;
     if (stand_in.tid.load(std::memory_order_relaxed) == 0) {
         stand_in.state.store(detached, std::memory_order_relaxed);
+        stand_in.handle = pthread_self();
         stand_in.tid.store(gettid_now(), std::memory_order_relaxed);
     }
     return &stand_in;
@@ -173,6 +175,8 @@ pid_t thread_tid(const clonert_thread *t) noexcept {
 }
 
 pid_t current_tid() noexcept { return gettid_now(); }
+
+pthread_t thread_pthread(const clonert_thread *t) noexcept { return t->handle; }
 
 std::size_t set_cache_limit(std::size_t) noexcept { return 0; }  // glibc caches its own
 

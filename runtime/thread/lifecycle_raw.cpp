@@ -48,6 +48,7 @@ struct clonert_thread {
     clonert::thread_memory memory;
     std::uintptr_t tp;            // the thread pointer the child has
     pid_t tid;
+    pthread_t self;               // stand-ins only (current_thread): the thread's pthread_t
     void (*run)(void *);
     void *payload;
     void *result;
@@ -305,6 +306,7 @@ clonert_thread *current_thread() noexcept {
     static thread_local clonert_thread stand_in;
     if (stand_in.tid == 0) {
         stand_in.state.store(detached, std::memory_order_relaxed);
+        stand_in.self = pthread_self();
         stand_in.tid = glibc::current_tid();
     }
     return &stand_in;
@@ -316,6 +318,11 @@ pid_t thread_tid(const clonert_thread *t) noexcept {
     // The kernel wrote it before clone returned (CLONE_PARENT_SETTID); it
     // reads 0 once the thread has exited.
     return t->tid != 0 ? t->tid : __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
+}
+
+pthread_t thread_pthread(const clonert_thread *t) noexcept {
+    if (t->layout == nullptr) return t->self;  // the stand-in of a thread clonert did not make
+    return reinterpret_cast<pthread_t>(t->layout->pthread_of(t->tp));
 }
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
