@@ -49,14 +49,18 @@ inline std::uintptr_t thread_pointer() noexcept {
 
 // Raw system calls: the result is the kernel's (-errno on failure).
 inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
-                    long e = 0) noexcept {
+                    long e = 0, long f = 0) noexcept {
     register long x8 asm("x8") = n;
     register long x0 asm("x0") = a;
     register long x1 asm("x1") = b;
     register long x2 asm("x2") = c;
     register long x3 asm("x3") = d;
     register long x4 asm("x4") = e;
-    asm volatile("svc #0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
+    register long x5 asm("x5") = f;
+    asm volatile("svc #0"
+                 : "+r"(x0)
+                 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
+                 : "memory");
     return x0;
 }
 

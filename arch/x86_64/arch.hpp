@@ -71,13 +71,14 @@ inline std::uintptr_t thread_pointer() noexcept {
 // Raw system calls: no errno, the result is the kernel's (-errno on failure).
 // syscall clobbers rcx and r11 (the CPU saves rip and rflags there).
 inline long syscall(long n, long a = 0, long b = 0, long c = 0, long d = 0,
-                    long e = 0) noexcept {
+                    long e = 0, long f = 0) noexcept {
     register long r10 asm("r10") = d;
     register long r8 asm("r8") = e;
+    register long r9 asm("r9") = f;
     long ret;
     asm volatile("syscall"
                  : "=a"(ret)
-                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
+                 : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
                  : "rcx", "r11", "memory");
     return ret;
 }

@@ -26,7 +26,9 @@
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <netdb.h>
+#include <resolv.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <system_error>
 #include <unistd.h>
@@ -78,6 +80,7 @@ void learn_published(layout &l) {
     pd.tid = published_offset("_thread_db_pthread_tid");
     pd.list = published_offset("_thread_db_pthread_list");
     pd.start_routine = published_offset("_thread_db_pthread_start_routine");
+    pd.specific = published_offset("_thread_db_pthread_specific");
     const std::size_t dtv = published_offset("_thread_db_pthread_dtvp");
     expect(dtv == arch::tp_minus_pthread(pd.size) + arch::tcb_dtv,
            "_thread_db_pthread_dtvp is at offset " + std::to_string(dtv) +
@@ -174,6 +177,18 @@ void probe_live_thread(live_probe &p) {
         expect(read<int>(self, static_cast<std::size_t>(l.pd.multiple_threads)) == 1,
                "header.multiple_threads is not set in a new pthread");
     l.pd.robust_head = find_robust_head(self, l);
+    // start_thread points libc's __resp at the thread's own resolver state
+    // (nptl/pthread_create.c); __res_state() returns __resp.
+    const auto res = reinterpret_cast<const char *>(__res_state()) - self;
+    expect(res > 0 && static_cast<std::size_t>(res) + sizeof(struct __res_state) <= l.pd.size,
+           "__res_state() of a new pthread is not inside its struct pthread");
+    l.pd.res = static_cast<std::size_t>(res);
+    // A joinable pthread: joinid NULL, or (2.43) joinstate 2.
+    const auto join = read<std::uintptr_t>(self, l.pd.join_field);
+    const auto join_word = l.pd.join_is_state ? read<unsigned>(self, l.pd.join_field) : join;
+    expect(join_word == (l.pd.join_is_state ? 2u : 0u),
+           std::string("struct pthread.") + (l.pd.join_is_state ? "joinstate" : "joinid") +
+               " does not say joinable in a joinable pthread");
     l.pd.stackblock = find_stack_block(self, l, p.guard);
     // The kernel knows where the robust list is (ENOSYS under qemu-user 7.2).
     void *head = nullptr;
@@ -190,6 +205,10 @@ void probe_live_thread(live_probe &p) {
     expect(arch::tcb_header_is_ours(tp), "tcbhead_t.tcb/self do not point to the control block");
 }
 
+// What the probe thread returns: found by value in its struct pthread once
+// it has ended, that is where glibc keeps a thread's result.
+void *probe_result() { return reinterpret_cast<void *>(&probe_result); }
+
 void *run_probe(void *arg) {
     auto *p = static_cast<live_probe *>(arg);
     try {
@@ -197,7 +216,19 @@ void *run_probe(void *arg) {
     } catch (const refusal &r) {
         p->failure = r.what;
     }
-    return nullptr;
+    return probe_result();
+}
+
+// A joinable thread that has ended keeps its struct pthread until joined.
+// The kernel clears its tid at exit (glibc 2.43 clears it itself, just
+// before): from then on its result is written.
+std::size_t find_result(pthread_t t, const layout &l) {
+    const char *self = reinterpret_cast<const char *>(t);
+    while (__atomic_load_n(reinterpret_cast<const pid_t *>(self + l.pd.tid), __ATOMIC_ACQUIRE) != 0)
+        sched_yield();
+    for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
+        if (read<void *>(self, off) == probe_result()) return off;
+    refuse("no result field in the struct pthread of an ended pthread");
 }
 
 void learn_from_live_thread(layout &l) {
@@ -210,8 +241,15 @@ void learn_from_live_thread(layout &l) {
     const int err = pthread_create(&t, &attr, run_probe, &p);
     pthread_attr_destroy(&attr);
     expect(err == 0, std::string("could not create a pthread to learn from: ") + std::strerror(err));
+    std::string result_failure;
+    try {
+        if (p.failure.empty()) l.pd.result = find_result(t, l);
+    } catch (const refusal &r) {
+        result_failure = r.what;
+    }
     pthread_join(t, nullptr);
     expect(p.failure.empty(), p.failure);
+    expect(result_failure.empty(), result_failure);
 }
 
 // --- What cannot be learnt, and the table's word on the rest ------------------
@@ -233,6 +271,8 @@ std::string differences_from_table(const layout &l, const version_facts &f) {
     compare("start_routine", l.pd.start_routine, f.start_routine);
     compare("robust_head", l.pd.robust_head, f.robust_head);
     compare("stackblock", l.pd.stackblock, f.stackblock);
+    compare("result", l.pd.result, f.result);
+    compare("res", l.pd.res, f.res);
     using place = version_facts::rseq_place;
     const std::ptrdiff_t in_pthread = l.rseq_offset + arch::tp_minus_pthread(l.pd.size);
     const bool rseq_in_pthread = in_pthread >= 0 && in_pthread < static_cast<std::ptrdiff_t>(l.pd.size);
@@ -310,6 +350,19 @@ void learn_libc_block(layout &l) {
     l.setxid_signal = __SIGRTMIN + 1;
     expect(SIGRTMIN == __SIGRTMIN + 2 && !sigismember(&all, l.setxid_signal),
            "glibc does not reserve __SIGRTMIN + 1 (SIGSETXID) as clonert expects");
+    // GLIBC_PRIVATE, exported in every release from 2.34 to 2.43.
+    l.pthread_keys = static_cast<const layout::pthread_key_slot *>(dlsym(RTLD_DEFAULT, "__pthread_keys"));
+    expect(l.pthread_keys != nullptr, "glibc does not export __pthread_keys: key destructors could not run");
+    l.nptl_nthreads = static_cast<unsigned int *>(dlsym(RTLD_DEFAULT, "__nptl_nthreads"));
+    expect(l.nptl_nthreads != nullptr, "glibc does not export __nptl_nthreads");
+    // dlsym of a TLS symbol gives its address in the calling thread.
+    const void *resp = dlsym(RTLD_DEFAULT, "__resp");
+    expect(resp != nullptr, "glibc does not export __resp: the resolver state could not be per thread");
+    l.resp_offset = offset_from_tp(resp);
+    expect(libc->tp_offset <= l.resp_offset &&
+               l.resp_offset + static_cast<std::ptrdiff_t>(sizeof(void *)) <=
+                   libc->tp_offset + static_cast<std::ptrdiff_t>(libc->block_size),
+           "__resp is not in libc's TLS block");
     l.call_tls_dtors = reinterpret_cast<void (*)()>(dlsym(RTLD_DEFAULT, "__call_tls_dtors"));
     expect(l.call_tls_dtors != nullptr,
            "glibc does not export __call_tls_dtors: thread_local destructors could not run");
@@ -329,6 +382,8 @@ layout learn() {
 
     learn_published(l);
     l.pd.multiple_threads = facts.multiple_threads;
+    l.pd.join_field = facts.join_field;
+    l.pd.join_is_state = facts.join == version_facts::join_kind::joinstate;
     // offsetof(__lock) - offsetof(__list.__next): how the kernel finds a
     // robust mutex's lock word from its list entry (set_robust_list(2)).
     l.robust_futex_offset = static_cast<long>(offsetof(pthread_mutex_t, __data.__lock)) -

@@ -48,6 +48,11 @@ struct pthread_offsets {
                                  // guardsize, reported_guardsize (size_t each)
     std::size_t start_routine;   // glibc's own threads only; clonert marks its threads here
     std::ptrdiff_t multiple_threads;  // int header.multiple_threads; -1: none
+    std::size_t specific;        // void **specific[32]: pthread_key values, 2nd level
+    std::size_t result;          // void *result: pthread_exit's value, PTHREAD_CANCELED
+    std::size_t res;             // struct __res_state res: the thread's resolver state
+    std::size_t join_field;      // joinid (a pointer) or, from 2.43, joinstate (a word)
+    bool join_is_state;          // joinstate: 2 joinable, 3 detached, 0 exited
 };
 
 // A thread's TLS area: struct pthread plus the static TLS, placed at the top
@@ -84,6 +89,16 @@ struct layout {
     std::ptrdiff_t ctype_offsets[3]{};  // __ctype_b, tolower, toupper pointers
     long robust_futex_offset = 0;       // robust_list_head.futex_offset
     void (*call_tls_dtors)() = nullptr; // runs thread_local destructors
+    std::ptrdiff_t resp_offset = 0;     // libc's TLS pointer __resp, from tp
+    // glibc's table of pthread keys, {sequence, destructor} each
+    // (nptl/pthread_key_create.c), for running key destructors.
+    const struct pthread_key_slot {
+        std::uintptr_t seq;             // odd: in use
+        void (*destr)(void *);
+    } *pthread_keys = nullptr;
+    // glibc's count of running threads (nptl/pthread_create.c): the last
+    // thread to end calls exit(0), so main's pthread_exit waits for it.
+    unsigned int *nptl_nthreads = nullptr;
     // glibc keeps two realtime signals for itself (nptl/pthreadP.h: SIGCANCEL
     // = __SIGRTMIN, SIGSETXID = __SIGRTMIN + 1) and strips them from every
     // mask a program sets through it, so no thread can block them.

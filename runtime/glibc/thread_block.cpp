@@ -10,8 +10,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
+#include <climits>
 #include <locale.h>
 #include <new>
+#include <pthread.h>
+#include <resolv.h>
 #include <sys/syscall.h>
 
 #include "arch.hpp"
@@ -90,9 +93,15 @@ void fill_static_blocks(const layout &l, const module_table &mods, std::uintptr_
     }
 }
 
+void set_join_field(const layout &l, char *self, bool detached) {
+    if (l.pd.join_is_state) field<unsigned>(self, l.pd.join_field) = detached ? 3 : 2;
+    else field<void *>(self, l.pd.join_field) = detached ? self : nullptr;
+}
+
 // The fields of struct pthread glibc reads in a thread it did not create.
-void fill_pthread(const layout &l, char *self, const stack_block &stack) {
+void fill_pthread(const layout &l, char *self, const stack_block &stack, bool detached) {
     const pthread_offsets &pd = l.pd;
+    set_join_field(l, self, detached);
     if (pd.multiple_threads >= 0) field<int>(self, pd.multiple_threads) = 1;
     field<void *>(self, pd.start_routine) = clonert_mark();
     // fork() unlinks the forking thread's `list` entry: a self-loop is an
@@ -114,7 +123,7 @@ void fill_pthread(const layout &l, char *self, const stack_block &stack) {
 }  // namespace
 
 std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack) {
+                                    const stack_block &stack, bool detached) {
     const module_table &mods = static_tls_modules(l);  // may throw bad_alloc: before any change
     const std::uintptr_t parent_tp = arch::thread_pointer();
     dtv_entry *dtv = new_dtv(mods, parent_tp);          // likewise
@@ -136,7 +145,10 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
     // After struct pthread is cleared: on x86_64 the DTV pointer is inside it.
     dtv_slot(tp) = dtv;
     arch::init_tcb_header(tp, parent_tp);
-    fill_pthread(l, self, stack);
+    fill_pthread(l, self, stack, detached);
+    // libc's resolver functions use *__resp: the thread's own state, as
+    // start_thread sets it (the image's value is the process's _res).
+    field<void *>(at_tp(tp, 0), l.resp_offset) = self + l.pd.res;
     if (l.has_rseq_area) {
         // From glibc 2.41 the area is outside struct pthread, in the static
         // TLS, where a reused area still holds the last thread's values.
@@ -171,12 +183,81 @@ void start_in_child(const layout &l, std::uintptr_t tp) noexcept {
     uselocale(LC_GLOBAL_LOCALE);  // sets the locale and the ctype tables
 }
 
-void finish_in_child(const layout &l) noexcept {
+namespace {
+
+// pthread_key destructors, as glibc's __nptl_deallocate_tsd runs them: every
+// key in use whose value is not null has it reset to null and its destructor
+// called, in rounds, until a round finds none or PTHREAD_DESTRUCTOR_ITERATIONS
+// rounds have run (nptl/nptl_deallocate_tsd.c; POSIX pthread_key_create).
+void run_key_destructors(const layout &l) {
+    for (int round = 0; round < PTHREAD_DESTRUCTOR_ITERATIONS; ++round) {
+        bool called = false;
+        for (unsigned key = 0; key < PTHREAD_KEYS_MAX; ++key) {
+            const auto &slot = l.pthread_keys[key];
+            if ((__atomic_load_n(&slot.seq, __ATOMIC_ACQUIRE) & 1) == 0 || slot.destr == nullptr) continue;
+            void *value = pthread_getspecific(key);
+            if (value == nullptr) continue;
+            pthread_setspecific(key, nullptr);
+            slot.destr(value);
+            called = true;
+        }
+        if (!called) break;
+    }
+}
+
+// The second-level blocks pthread_setspecific allocated for keys past the
+// first 32 (nptl/pthread_setspecific.c); specific[0] is inside struct pthread.
+void free_key_blocks(const layout &l, char *self) {
+    auto *blocks = reinterpret_cast<void **>(self + l.pd.specific);
+    for (int i = 1; i < 32; ++i) {
+        std::free(blocks[i]);
+        blocks[i] = nullptr;
+    }
+}
+
+// What glibc's __res_thread_freeres does (resolv/res-close.c): close the
+// thread's resolver sockets and free its name-server addresses.
+void close_resolver(const layout &l, char *self) {
+    auto *res = reinterpret_cast<res_state>(self + l.pd.res);
+    if (res->nscount == 0) return;
+    res_nclose(res);
+    res->options = 0;
+}
+
+}  // namespace
+
+void finish_in_child(const layout &l, std::uintptr_t tp) noexcept {
+    char *self = l.pthread_of(tp);
     l.call_tls_dtors();
+    run_key_destructors(l);
+    free_key_blocks(l, self);
+    close_resolver(l, self);
     // A pending dlerror() message is malloc'd per thread; the second call
     // frees what the first returned (dlfcn/dlerror.c).
     while (dlerror() != nullptr) {
     }
+}
+
+// Declared by pthread.h only for C without exceptions (its pthread_cleanup_push
+// macros); the same function in every glibc since 2.3.3 (GLIBC_2.34 version).
+extern "C" void __pthread_register_cancel(__pthread_unwind_buf_t *buffer);
+
+void register_unwind_target(__pthread_unwind_buf_t *buffer) noexcept {
+    // Nothing to unwind to before this one: a new thread's cleanup chain is
+    // empty (struct pthread's cleanup_jmp_buf and cleanup are zero).
+    __pthread_register_cancel(buffer);
+}
+
+void *exit_value(const layout &l, std::uintptr_t tp) noexcept {
+    return field<void *>(l.pthread_of(tp), l.pd.result);
+}
+
+void mark_detached(const layout &l, std::uintptr_t tp) noexcept {
+    set_join_field(l, l.pthread_of(tp), true);
+}
+
+void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
+    if (l.pd.join_is_state) __atomic_store_n(&field<unsigned>(l.pthread_of(tp), l.pd.join_field), 0u, __ATOMIC_RELEASE);
 }
 
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {

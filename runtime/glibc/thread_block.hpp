@@ -33,15 +33,36 @@ struct stack_block {
 // block is copied afresh from its initial image. Returns the thread pointer.
 // Throws std::bad_alloc if the DTV cannot be allocated (nothing is changed).
 std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack);
+                                    const stack_block &stack, bool detached);
+
+// struct pthread's joinid/joinstate says detached (pthread_getattr_np reads it).
+void mark_detached(const layout &l, std::uintptr_t tp) noexcept;
 
 // Child side, first thing in the new thread: the registrations only the
 // thread itself can make (robust list, rseq) and the global locale.
 void start_in_child(const layout &l, std::uintptr_t tp) noexcept;
 
-// Child side, last thing: run the thread's thread_local destructors and drop
-// per-thread libc state.
-void finish_in_child(const layout &l) noexcept;
+// Child side, last thing: run the thread's thread_local destructors and its
+// pthread_key destructors, and drop per-thread libc state (the resolver's,
+// dlerror's), in the order glibc's start_thread does.
+void finish_in_child(const layout &l, std::uintptr_t tp) noexcept;
+
+// pthread_exit() and cancellation unwind the thread's stack (running cleanup
+// handlers and C++ destructors) to a jump buffer, and longjmp there
+// (nptl/unwind.c). glibc's start_thread sets one up with setjmp; a clonert
+// thread does the same in its entry function, then registers it here the
+// public way, as pthread_cleanup_push does (__pthread_register_cancel,
+// pthread.h), so that the unwinding ends in clonert's entry function.
+void register_unwind_target(__pthread_unwind_buf_t *buffer) noexcept;
+
+// What pthread_exit() or a cancellation left as the thread's result
+// (PTHREAD_CANCELED for a cancellation).
+void *exit_value(const layout &l, std::uintptr_t tp) noexcept;
+
+// The thread's last write before its exit system call: joinstate says
+// exited (glibc 2.43; the kernel clears it for glibc's threads, and clears
+// our join word, the tid, for ours).
+void mark_exited(const layout &l, std::uintptr_t tp) noexcept;
 
 // A thread about to end with its memory going away or to another thread:
 // the kernel must not write into it after (rseq cpu_id updates, the robust

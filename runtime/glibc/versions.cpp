@@ -15,6 +15,7 @@ namespace clonert::glibc {
 namespace {
 
 using place = version_facts::rseq_place;
+using join_kind = version_facts::join_kind;
 
 // This architecture's number of a pair written {x86_64, aarch64}.
 constexpr std::size_t pick(std::size_t x86_64, std::size_t aarch64) {
@@ -27,37 +28,49 @@ constexpr std::size_t pick(std::size_t x86_64, std::size_t aarch64) {
 // ships: 2.36 (bookworm), 2.41 (trixie), 2.43 (forky, sid). The rseq area
 // joined struct pthread in 2.35 and left it for the static TLS in 2.41
 // (sysdeps/nptl/dl-tls_init_tp.c, elf/dl-tls.c); 2.42 added a field before
-// start_routine. header.multiple_threads has not moved in any of them.
+// start_routine. header.multiple_threads has not moved in any of them. 2.43
+// replaced the pointer joinid with the word joinstate, which the kernel now
+// clears at exit for glibc's threads (nptl/pthread_create.c 2.43).
 constexpr version_facts table[] = {
     {"2.34", pick(2496, 1936), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::none, 0,
+     join_kind::joinid, pick(1576, 1064), pick(1584, 1072), pick(1720, 1208),
      "glibc 2.34 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.35", pick(2496, 1984), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_pthread, pick(2464, 1952),
+     join_kind::joinid, pick(1576, 1064), pick(1584, 1072), pick(1720, 1208),
      "glibc 2.35 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.36", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.36 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.37", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.37 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.38", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.38 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.39", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.39 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.40", pick(2368, 1856), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_pthread, pick(2336, 1824),
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.40 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.41", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1592, 1080), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     join_kind::joinid, pick(1568, 1056), pick(1576, 1064), pick(1720, 1208),
      "glibc 2.41 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.42", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     join_kind::joinid, pick(1576, 1064), pick(1584, 1072), pick(1720, 1208),
      "glibc 2.42 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
     {"2.43", pick(2368, 1824), pick(704, 192), pick(720, 208), pick(736, 224),
      pick(1680, 1168), pick(1600, 1088), arch::pthread_multiple_threads, place::in_static_tls, 0,
+     join_kind::joinstate, pick(1576, 1064), pick(1584, 1072), pick(1720, 1208),
      "glibc 2.43 nptl/descr.h, sysdeps/x86_64/nptl/tls.h, sysdeps/aarch64/nptl/tls.h"},
 };
 

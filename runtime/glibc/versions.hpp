@@ -28,6 +28,14 @@ struct version_facts {
     // static TLS (2.41 on), or nowhere (2.34: glibc does not register rseq).
     enum class rseq_place { none, in_pthread, in_static_tls } rseq;
     std::size_t rseq_area;            // offset in struct pthread, if in_pthread
+    // How glibc tells a joinable thread from a detached one: up to 2.42 the
+    // pointer joinid (NULL: joinable; the thread itself: detached), from 2.43
+    // the word joinstate (2 joinable, 3 detached, 0 exited), which
+    // pthread_getschedparam and friends read (ESRCH when 0).
+    enum class join_kind { joinid, joinstate } join;
+    std::size_t join_field;
+    std::size_t result;               // void *result: pthread_exit's value, PTHREAD_CANCELED
+    std::size_t res;                  // struct __res_state res: the thread's resolver state
     const char *sources;              // where the numbers come from
 };
 

@@ -18,7 +18,9 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csetjmp>
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <linux/futex.h>
 #include <new>
@@ -33,6 +35,7 @@
 #include "support/align.hpp"
 #include "support/errors.hpp"
 #include "support/trace.hpp"
+#include "thread/by_pthread.hpp"
 #include "thread/memory.hpp"
 #include "thread/registry.hpp"
 
@@ -130,6 +133,7 @@ void end_detached(clonert_thread *t) {
 
 void end_thread(clonert_thread *t) {
     unregister_thread(&t->listed);
+    glibc::mark_exited(*t->layout, t->tp);
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel)) {
         CLONERT_TRACE("exit: joinable thread ends; the kernel clears its join word");
@@ -151,6 +155,13 @@ bool pass_start_gate(clonert_thread *t) {
     return gate == gate_open;
 }
 
+// glibc's start_thread ends the same way (nptl/pthread_create.c): the last
+// thread of the process to end calls exit(0), so that a main() that called
+// pthread_exit() waits for every thread, clonert's included.
+void leave_thread_count(const glibc::layout &layout) {
+    if (__atomic_sub_fetch(layout.nptl_nthreads, 1, __ATOMIC_ACQ_REL) == 0) std::exit(0);
+}
+
 int thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
     glibc::start_in_child(*t->layout, t->tp);
@@ -159,13 +170,28 @@ int thread_entry(void *arg) {
     if (t->has_affinity && !pass_start_gate(t)) return 0;  // the creator reclaims it all
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
     CLONERT_TRACE("start: thread running on its own stack and TLS");
-    t->run(t->payload);
-    glibc::finish_in_child(*t->layout);  // thread_local destructors, on this thread
+    // Where pthread_exit() and cancellation unwind to (thread_block.hpp).
+    __pthread_unwind_buf_t unwind;
+    if (__sigsetjmp(reinterpret_cast<__jmp_buf_tag *>(static_cast<void *>(unwind.__cancel_jmp_buf)), 0) == 0) {
+        glibc::register_unwind_target(&unwind);
+        t->run(t->payload);
+    } else {
+        // pthread_exit's value, or PTHREAD_CANCELED.
+        set_thread_result(t, glibc::exit_value(*t->layout, t->tp));
+        CLONERT_TRACE("exit: pthread_exit or cancellation unwound the thread's stack");
+    }
+    glibc::finish_in_child(*t->layout, t->tp);  // thread_local and key destructors, on this thread
+    leave_thread_count(*t->layout);
     end_thread(t);
     return 0;  // clone.S makes the raw exit system call
 }
 
 // --- In the creating thread ---------------------------------------------------
+
+// Where a thread's record is: just below its TLS area (the picture at the top).
+std::uintptr_t record_address(const glibc::layout &layout, std::uintptr_t tp) {
+    return align_down(tp - layout.area.tp_offset - sizeof(clonert_thread), alignof(clonert_thread));
+}
 
 // The record, initialised, at `at`.
 clonert_thread *make_record(void *at, const thread_attributes &a, const glibc::layout &layout,
@@ -202,6 +228,7 @@ void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
     }
     const int err = errno;
     open_start_gate(t, gate_abort);
+    __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     destroy(t->payload);
     reclaim(t);
     fail(err == EINVAL ? EINVAL : EAGAIN,
@@ -217,9 +244,8 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     thread_memory memory = acquire_thread_memory(a, layout.area.size, layout.area.align);
 
     // Below the TLS area: the record, then the payload, then the stack.
-    const auto record_at = align_down(reinterpret_cast<std::uintptr_t>(memory.top) -
-                                          sizeof(clonert_thread),
-                                      alignof(clonert_thread));
+    const auto record_at = record_address(layout, reinterpret_cast<std::uintptr_t>(memory.top) +
+                                                      layout.area.tp_offset);
     const std::size_t align = payload_align < 16 ? 16 : payload_align;
     const auto payload_at = align_down(record_at - payload_size, align);
     const auto stack_floor = reinterpret_cast<std::uintptr_t>(memory.base) + memory.guard;
@@ -234,7 +260,8 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     std::uintptr_t tp;
     try {
         tp = glibc::prepare_thread_block(layout, memory.top, state,
-                                         {memory.base, memory.size, memory.guard, memory.reported_guard});
+                                         {memory.base, memory.size, memory.guard, memory.reported_guard},
+                                         a.detached);
     } catch (const std::bad_alloc &) {
         release_thread_memory(memory);
         fail(EAGAIN, "no memory for the thread's DTV");
@@ -263,9 +290,12 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
     const bool gated = t->has_affinity;
     register_thread(&t->listed);  // with a TID of 0 until the kernel writes it
+    // glibc counts running threads (see leave_thread_count).
+    __atomic_add_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
                                        reinterpret_cast<void *>(t->tp), word);
     if (tid < 0) {
+        __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
         destroy(t->payload);
         reclaim(t);  // the join word is still 0: no wait
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
@@ -289,6 +319,10 @@ int join_thread(clonert_thread *t, void **result) noexcept {
 }
 
 int detach_thread(clonert_thread *t) noexcept {
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
+    // What pthread_getattr_np reports. Before the exchange: once detached,
+    // the thread may end and give its memory away at any moment.
+    glibc::mark_detached(*t->layout, t->tp);
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
         return 0;  // the thread will give back its own memory
@@ -298,6 +332,36 @@ int detach_thread(clonert_thread *t) noexcept {
 }
 
 void set_thread_result(clonert_thread *t, void *result) noexcept { t->result = result; }
+
+clonert_thread *thread_of_pthread(pthread_t thread) noexcept {
+    const glibc::layout *layout = glibc::layout_if_ready();
+    if (layout == nullptr || thread == pthread_t{} ||
+        !glibc::made_by_clonert(*layout, thread))
+        return nullptr;
+    const auto tp = reinterpret_cast<std::uintptr_t>(thread) + arch::tp_minus_pthread(layout->pd.size);
+    return reinterpret_cast<clonert_thread *>(record_address(*layout, tp));
+}
+
+int join_thread_until(clonert_thread *t, void **result, clockid_t clock,
+                      const timespec *abstime) noexcept {
+    if (t == current) return EDEADLK;
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
+    if (abstime != nullptr) {
+        if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+        if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
+    }
+    pid_t *word = join_word(t);
+    for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
+        if (abstime == nullptr) return EBUSY;
+        // An absolute deadline on either clock: FUTEX_WAIT_BITSET (futex(2)).
+        // Shared, like every wait on the join word (see wait_until_gone).
+        const int op = FUTEX_WAIT_BITSET | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
+        const long r = arch::syscall(SYS_futex, reinterpret_cast<long>(word), op, tid,
+                                     reinterpret_cast<long>(abstime), 0, static_cast<long>(FUTEX_BITSET_MATCH_ANY));
+        if (r == -ETIMEDOUT) return ETIMEDOUT;
+    }
+    return join_thread(t, result);  // gone: no wait left
+}
 
 clonert_thread *current_thread() noexcept {
     if (current != nullptr) return current;
