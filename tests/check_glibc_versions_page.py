@@ -49,7 +49,7 @@ if len(sys.argv) > 4 and sys.argv[3] == "--learnt":
         print(f"glibc {version}: newer than the table; learnt {learnt}, every check passed")
         sys.exit(0)
     cells = [c.strip() for c in rows[version].split("|")[1:-1]]
-    table = [int(cells[1]), int(cells[3]), int(cells[4]), int(cells[5])]
+    table = [int(cells[1]), int(cells[3]), int(cells[4]), int(cells[5])]  # sizeof, tid, robust_head, stackblock
     print(f"glibc {version}: learnt sizeof, tid, robust_head, stackblock = {learnt}; table {table}")
     if learnt != table or "differs from upstream" in trace:
         print("what this glibc publishes differs from the table's row for its version")

@@ -16,15 +16,17 @@ int main() {
     std::printf("<!-- begin table %s: written by scripts/docs-glibc-versions from "
                 "runtime/glibc/versions.cpp -->\n", arch);
     std::printf("| glibc | sizeof | list | tid | robust_head | stackblock | start_routine | "
-                "multiple_threads | rseq area | source |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+                "result | res | joinid / joinstate | multiple_threads | rseq area | source |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const version_facts &f : clonert::glibc::known_versions()) {
         char rseq[64];
         if (f.rseq == place::none) std::snprintf(rseq, sizeof rseq, "none");
         else if (f.rseq == place::in_pthread) std::snprintf(rseq, sizeof rseq, "struct pthread + %zu", f.rseq_area);
         else std::snprintf(rseq, sizeof rseq, "static TLS (`__rseq_offset`)");
-        std::printf("| %s | %zu | %zu | %zu | %zu | %zu | %zu | %td | %s | %s |\n", f.version, f.size,
-                    f.list, f.tid, f.robust_head, f.stackblock, f.start_routine, f.multiple_threads,
+        const bool state = f.join == version_facts::join_kind::joinstate;
+        std::printf("| %s | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %s %zu | %td | %s | %s |\n",
+                    f.version, f.size, f.list, f.tid, f.robust_head, f.stackblock, f.start_routine,
+                    f.result, f.res, state ? "joinstate" : "joinid", f.join_field, f.multiple_threads,
                     rseq, f.sources);
     }
     std::printf("<!-- end table %s -->\n", arch);
