@@ -1,13 +1,15 @@
-/* A library dlopen'ed with initial-exec TLS after a thread started: that
- * thread reads zero in it.
+/* A library dlopen'ed with initial-exec TLS after a thread started: every
+ * thread reads the library's initial value.
  *
  * dlopen() places such a library's TLS block in the static TLS surplus and
  * copies its initial image into that slot of every thread glibc knows
  * (elf/dl-tls.c, _dl_init_static_tls walks GL(dl_stack_used) and
- * GL(dl_stack_user)). A clonert thread is on neither list: its slot keeps
- * whatever its memory held, zero in a fresh mapping. A clonert thread made
- * after the dlopen gets the image: clonert rebuilds its table of static TLS
- * modules when the loader's counts have moved (runtime/glibc/).
+ * GL(dl_stack_user)). A clonert thread is on neither list: without more, its
+ * slot would keep whatever its memory held (zero in a fresh mapping).
+ * clonert interposes dlopen and fills the slot of each of its running
+ * threads (runtime/interpose/dlopen.cpp); a clonert thread made after the
+ * dlopen gets the image because clonert rebuilds its table of static TLS
+ * modules when the loader's counts have moved (runtime/glibc/static_tls.cpp).
  *
  *   dlopen_initial_exec PATH-TO-libinitial_exec.so */
 #include <clonert/clonert.h>
@@ -69,7 +71,7 @@ int main(int argc, char **argv)
     printf("pthread started before the dlopen:   %d\n", in_pthread);
     printf("clonert thread started before it:    %d\n", in_clonert);
     printf("clonert thread started after it:     %d\n", in_new_clonert);
-    return read_tls_value() == 42 && in_pthread == 42 && in_clonert == 0 && in_new_clonert == 42
+    return read_tls_value() == 42 && in_pthread == 42 && in_clonert == 42 && in_new_clonert == 42
                ? 0
                : 1;
 }

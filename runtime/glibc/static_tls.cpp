@@ -3,6 +3,7 @@
 #include "glibc/static_tls.hpp"
 
 #include <atomic>
+#include <cstring>
 #include <link.h>
 #include <mutex>
 
@@ -94,6 +95,21 @@ int read_load_counts(dl_phdr_info *info, std::size_t, void *arg) {
 }
 
 }  // namespace
+
+const module_table *last_static_tls_modules() noexcept { return table.load(std::memory_order_acquire); }
+
+void fill_new_static_blocks(const module_table &before, const module_table &now,
+                            std::uintptr_t tp) noexcept {
+    for (const tls_module &m : now.modules) {
+        bool known = false;
+        for (const tls_module &old : before.modules)
+            known |= old.id == m.id && old.tp_offset == m.tp_offset;
+        if (known) continue;
+        auto *block = reinterpret_cast<std::byte *>(tp + m.tp_offset);
+        std::memcpy(block, m.image, m.image_size);
+        std::memset(block + m.image_size, 0, m.block_size - m.image_size);
+    }
+}
 
 const module_table &static_tls_modules(const layout &l) {
     std::lock_guard<spin_lock> hold(loader_scan);  // also one rescan at a time

@@ -32,4 +32,15 @@ struct module_table {
 // since the last call. Throws std::bad_alloc.
 const module_table &static_tls_modules(const layout &l);
 
+// The table as last built, without looking for loads (one atomic load).
+const module_table *last_static_tls_modules() noexcept;
+
+// A library dlopened with initial-exec TLS takes a block in the static TLS
+// of every thread, and glibc's dlopen copies its image into the threads glibc
+// knows (elf/dl-reloc.c, _dl_init_static_tls). For a clonert thread made with
+// `before`'s modules and the current `now`: copies the image of every module
+// in `now` that `before` lacks into the thread's block, at `tp`.
+void fill_new_static_blocks(const module_table &before, const module_table &now,
+                            std::uintptr_t tp) noexcept;
+
 }  // namespace clonert::glibc

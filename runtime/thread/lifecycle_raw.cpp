@@ -31,6 +31,7 @@
 
 #include "arch.hpp"
 #include "glibc/layout.hpp"
+#include "glibc/static_tls.hpp"
 #include "glibc/thread_block.hpp"
 #include "support/align.hpp"
 #include "support/errors.hpp"
@@ -59,6 +60,7 @@ struct clonert_thread {
     bool has_affinity;
     cpu_set_t affinity;
     std::atomic<int> start_gate;  // a thread with a CPU set waits here (gate_*)
+    const clonert::glibc::module_table *static_tls;  // the modules its TLS was laid out for
     clonert::registry_entry listed;
 };
 
@@ -195,7 +197,8 @@ std::uintptr_t record_address(const glibc::layout &layout, std::uintptr_t tp) {
 
 // The record, initialised, at `at`.
 clonert_thread *make_record(void *at, const thread_attributes &a, const glibc::layout &layout,
-                            const thread_memory &memory, std::uintptr_t tp, void *payload) {
+                            const thread_memory &memory, std::uintptr_t tp, void *payload,
+                            const glibc::module_table *static_tls) {
     auto *t = new (at) clonert_thread;
     t->state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
     t->layout = &layout;
@@ -211,6 +214,8 @@ clonert_thread *make_record(void *at, const thread_attributes &a, const glibc::l
     if (a.has_affinity) t->affinity = a.affinity;
     t->start_gate.store(gate_closed, std::memory_order_relaxed);
     t->listed.join_word = layout.tid_word(tp);
+    t->listed.tp = tp;
+    t->static_tls = static_tls;
     return t;
 }
 
@@ -257,6 +262,9 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     const auto state = memory.caller_owned ? glibc::area_state::unknown
                        : memory.reused     ? glibc::area_state::reused
                                            : glibc::area_state::zeroed;
+    // Taken before the TLS is laid out: at worst older than what it is laid
+    // out for, which only means filling a block twice before the thread runs.
+    const glibc::module_table *static_tls = glibc::last_static_tls_modules();
     std::uintptr_t tp;
     try {
         tp = glibc::prepare_thread_block(layout, memory.top, state,
@@ -270,7 +278,7 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
     CLONERT_TRACE("tls: TLS area at %p, thread pointer %#lx", static_cast<void *>(memory.top),
                   static_cast<unsigned long>(tp));
     return make_record(reinterpret_cast<void *>(record_at), a, layout, memory, tp,
-                       reinterpret_cast<void *>(payload_at));
+                       reinterpret_cast<void *>(payload_at), static_tls);
 }
 
 void *payload_of(clonert_thread *t) noexcept { return t->payload; }
@@ -290,6 +298,11 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
     const bool gated = t->has_affinity;
     register_thread(&t->listed);  // with a TID of 0 until the kernel writes it
+    // A library with initial-exec TLS dlopened since the TLS was laid out:
+    // interpose/dlopen.cpp filled the listed threads' blocks; this one was
+    // not listed yet (dlopen holds creation back while it fills them).
+    const glibc::module_table *static_tls_now = glibc::last_static_tls_modules();
+    if (static_tls_now != t->static_tls) glibc::fill_new_static_blocks(*t->static_tls, *static_tls_now, t->tp);
     // glibc counts running threads (see leave_thread_count).
     __atomic_add_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,

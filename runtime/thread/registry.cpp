@@ -110,6 +110,12 @@ std::size_t live_threads_now(std::vector<live_thread> &threads) {
     return starting;
 }
 
+void for_each_listed_thread(void (*visit)(std::uintptr_t, void *), void *context) noexcept {
+    std::lock_guard<spin_lock> hold(registry_lock);
+    if (head.next == nullptr) return;
+    for (registry_entry *e = head.next; e != &head; e = e->next) visit(e->tp, context);
+}
+
 void hold_thread_creation() noexcept {
     std::lock_guard<spin_lock> hold(registry_lock);
     creation_held.store(1, std::memory_order_relaxed);

@@ -19,6 +19,7 @@ struct registry_entry {
     std::uint64_t serial = 0;       // unique over the process's life (TIDs are reused)
     std::atomic<bool> starting{false};  // listed, and its clone has not yet run it
     const pid_t *join_word = nullptr;   // the TID while it runs, 0 before and after
+    std::uintptr_t tp = 0;              // its thread pointer
 };
 
 // Lists a thread about to be cloned (waiting first while creation is held:
@@ -43,6 +44,10 @@ struct live_thread {
 // Appends the live threads; returns how many more are being started right
 // now (their clone has not yet returned).
 std::size_t live_threads_now(std::vector<live_thread> &threads);
+
+// Calls visit(tp, context) for every listed thread, with the registry locked
+// (visit must not take it, nor allocate).
+void for_each_listed_thread(void (*visit)(std::uintptr_t tp, void *context), void *context) noexcept;
 
 // Holds back the start of new threads (creators wait in register_thread,
 // still taking signals) until release_thread_creation(), so that a broadcast
