@@ -273,7 +273,7 @@ private:
 
     void spin() {
         ++ready_;
-        for (unsigned long n = 0; !released(); ++n) {
+        while (!released()) {
         }
     }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <mutex>
 #include <numeric>
+#include <pthread.h>
 #include <sstream>
 #include <stop_token>
 #include <sys/wait.h>
@@ -173,24 +174,30 @@ TEST_CASE("joinable until joined or detached") {
     CHECK(a.get_id() == clonert::thread::id{});
 }
 
-TEST_CASE("native_handle is the TID the thread sees; get_id matches this_thread::get_id") {
+TEST_CASE("native_handle is the thread's pthread_self, tid its TID; get_id matches this_thread::get_id") {
     std::atomic<pid_t> tid_inside{0};
+    pthread_t self_inside{};
     clonert::thread::id id_inside;
     std::atomic<bool> recorded{false};
     clonert::thread t([&] {
         tid_inside = gettid();
+        self_inside = pthread_self();
         id_inside = clonert::this_thread::get_id();
         recorded = true;
     });
-    const pid_t handle = t.native_handle();
+    const pthread_t handle = t.native_handle();
+    const pid_t tid = t.tid();
     const clonert::thread::id id = t.get_id();
     t.join();
     REQUIRE(recorded);
-    CHECK(handle == tid_inside);
-    CHECK(handle != gettid());
+    CHECK(pthread_equal(handle, self_inside));
+    CHECK_FALSE(pthread_equal(handle, pthread_self()));
+    CHECK(tid == tid_inside);
+    CHECK(tid != gettid());
     CHECK(id == id_inside);
     CHECK(id != clonert::this_thread::get_id());
-    CHECK(clonert::this_thread::get_id() == clonert::thread::id(gettid()));
+    CHECK(clonert::this_thread::get_id() == clonert::thread::id(pthread_self()));
+    CHECK(clonert::this_thread::get_tid() == gettid());
 }
 
 TEST_CASE("swap, move construction and move assignment carry the thread") {
@@ -239,7 +246,7 @@ TEST_CASE("thread::id is ordered, hashable and streamable") {
     const auto a = threads[0].get_id(), b = threads[1].get_id();
     CHECK((a < b) != (b < a));   // a strict order between distinct ids
     CHECK((a <=> a) == std::strong_ordering::equal);
-    CHECK(clonert::thread::id{} < a);  // "not a thread" orders first, as TID 0
+    CHECK(clonert::thread::id{} < a);  // "not a thread" orders first: a null pthread_t
     release = true;
     for (auto &t : threads) t.join();
 }

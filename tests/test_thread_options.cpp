@@ -287,7 +287,7 @@ TEST_CASE("name is the thread's comm in /proc, seen inside and outside") {
     });
     while (!read.load(std::memory_order_acquire)) clonert::this_thread::sleep_for(1ms);
     const std::string outside =
-        read_line("/proc/self/task/" + std::to_string(t.native_handle()) + "/comm");
+        read_line("/proc/self/task/" + std::to_string(t.tid()) + "/comm");
     release = true;
     t.join();
     CHECK(inside == "worker-15chars!");

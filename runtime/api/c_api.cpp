@@ -155,6 +155,10 @@ pid_t clonert_gettid(clonert_t thread) {
     return thread == nullptr ? 0 : clonert::thread_tid(thread);
 }
 
+pthread_t clonert_pthread(clonert_t thread) {
+    return thread == nullptr ? 0 : clonert::thread_pthread(thread);
+}
+
 size_t clonert_set_stack_cache_size(size_t bytes) { return clonert::set_cache_limit(bytes); }
 
 const char *clonert_refusal(void) { return clonert::refusal_reason(); }

@@ -72,6 +72,8 @@ void detach(clonert_thread *thread) {
 
 pid_t tid(const clonert_thread *thread) noexcept { return thread_tid(thread); }
 
+pthread_t pthread_of(const clonert_thread *thread) noexcept { return thread_pthread(thread); }
+
 pid_t current_tid() noexcept { return clonert::current_tid(); }
 
 }  // namespace clonert::detail

@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
+#include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -69,11 +70,23 @@ int clonert_join(clonert_t thread, void **retval);
 /* EINVAL if the thread is already detached or was not made by clonert. */
 int clonert_detach(clonert_t thread);
 /* The calling thread; also valid in threads clonert did not make (for
- * clonert_equal and clonert_gettid only). */
+ * clonert_equal, clonert_gettid and clonert_pthread only). */
 clonert_t clonert_self(void);
 int clonert_equal(clonert_t a, clonert_t b);
 /* The kernel's TID of a running thread. */
 pid_t clonert_gettid(clonert_t thread);
+/* The thread's pthread_t: its own glibc struct pthread, which is also what
+ * pthread_self() returns inside it. glibc's functions that take a thread
+ * work on it (pthread_kill, pthread_sigqueue, pthread_setaffinity_np,
+ * pthread_setname_np, pthread_getattr_np, pthread_setschedparam,
+ * pthread_getcpuclockid, pthread_equal); join and detach the thread with
+ * clonert_join and clonert_detach. Valid, as pthread_create's pthread_t is,
+ * until the thread is joined; for a detached thread only while it runs (one
+ * created detached may be gone when clonert_create returns: ask inside it,
+ * with clonert_pthread(clonert_self()) or pthread_self()). For clonert_self()
+ * in a thread clonert did not make, that thread's pthread_self(). 0 for a
+ * null thread. */
+pthread_t clonert_pthread(clonert_t thread);
 
 /* The most memory, in bytes, that exited threads' stacks may keep cached for
  * reuse; 0 turns the cache off. Returns the previous limit. */

@@ -8,16 +8,25 @@
 // standard's: std::system_error with resource_unavailable_try_again,
 // invalid_argument or resource_deadlock_would_occur.
 //
+// native_handle() is the thread's pthread_t, as std::thread's is, so glibc's
+// functions that take a thread work on it (pthread_kill, pthread_sigqueue,
+// pthread_setaffinity_np, pthread_setname_np, pthread_getattr_np,
+// pthread_setschedparam, pthread_getcpuclockid, ...). Join and detach
+// through the object, which owns the thread's memory.
+//
 // Extra: a constructor taking clonert::thread_options first (stack size,
-// guard size, a caller-provided stack, a name, CPU affinity).
+// guard size, a caller-provided stack, a name, CPU affinity), and the kernel's
+// TID: thread::tid(), jthread::tid(), this_thread::get_tid().
 #pragma once
 
 #include <chrono>
+#include <compare>
 #include <cstddef>
 #include <functional>
 #include <new>
 #include <optional>
 #include <ostream>
+#include <pthread.h>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -50,6 +59,7 @@ void abandon(clonert_thread *thread) noexcept;
 void join(clonert_thread *thread);
 void detach(clonert_thread *thread);
 pid_t tid(const clonert_thread *thread) noexcept;
+pthread_t pthread_of(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
 
 template <class Tuple>
@@ -69,19 +79,35 @@ void destroy(void *payload) noexcept {
 
 class thread {
 public:
+    // [thread.thread.id]. Not the TID: the kernel frees a TID when the thread
+    // exits (kernel/exit.c, release_task), not when it is joined, so a
+    // finished but unjoined thread's TID can already name a new thread. The
+    // thread's struct pthread lives in the thread's memory, which clonert
+    // (like glibc) gives back only at join, or at exit for a detached thread:
+    // its address is unique among joinable and running threads.
     class id {
     public:
-        id() noexcept = default;
-        explicit id(pid_t tid) noexcept : tid_(tid) {}
+        id() noexcept = default;  // no thread
+        // The id of the thread whose pthread_t is `thread` (any thread of the
+        // process: clonert's, glibc's, main).
+        explicit id(pthread_t thread) noexcept : thread_(thread) {}
         friend bool operator==(id a, id b) noexcept = default;
-        friend auto operator<=>(id a, id b) noexcept = default;
-        friend std::ostream &operator<<(std::ostream &out, id i) { return out << i.tid_; }
-        pid_t tid() const noexcept { return tid_; }
+        friend std::strong_ordering operator<=>(id a, id b) noexcept = default;
+        // As std::thread::id: the default id prints what std's prints; any other,
+        // the pthread_t's value, which is what libstdc++ and libc++ print for
+        // the same thread's std::thread::id.
+        template <class CharT, class Traits>
+        friend std::basic_ostream<CharT, Traits> &operator<<(std::basic_ostream<CharT, Traits> &out,
+                                                             id i) {
+            if (i == id()) return out << std::thread::id();
+            return out << i.thread_;
+        }
 
     private:
-        pid_t tid_ = 0;  // 0: not a thread
+        friend struct std::hash<id>;
+        pthread_t thread_ = 0;  // 0: no thread (a pthread_t is an address)
     };
-    using native_handle_type = pid_t;  // the kernel's TID
+    using native_handle_type = pthread_t;  // the thread's struct pthread, as glibc's
 
     thread() noexcept = default;
 
@@ -110,21 +136,24 @@ public:
     }
 
     bool joinable() const noexcept { return handle_ != nullptr; }
-    id get_id() const noexcept { return id(tid_); }
-    native_handle_type native_handle() const noexcept { return tid_; }
+    id get_id() const noexcept { return id(pthread_); }
+    // Valid while joinable (its memory is the thread's, given back at join).
+    native_handle_type native_handle() const noexcept { return pthread_; }
+    // The kernel's TID, 0 if not joinable. Once the thread has ended (even
+    // unjoined) the kernel may give the number to a new thread.
+    pid_t tid() const noexcept { return tid_; }
     void swap(thread &other) noexcept {
         std::swap(handle_, other.handle_);
+        std::swap(pthread_, other.pthread_);
         std::swap(tid_, other.tid_);
     }
     void join() {
         detail::join(handle_);  // checks joinable and self-join, throws as std::thread
-        handle_ = nullptr;
-        tid_ = 0;
+        forget();
     }
     void detach() {
         detail::detach(handle_);
-        handle_ = nullptr;
-        tid_ = 0;
+        forget();
     }
     static unsigned int hardware_concurrency() noexcept {
         return std::thread::hardware_concurrency();
@@ -147,10 +176,17 @@ private:
         }
         detail::start(t, &detail::run<copies>, &detail::destroy<copies>);
         handle_ = t;
+        pthread_ = detail::pthread_of(t);
         tid_ = detail::tid(t);
+    }
+    void forget() noexcept {
+        handle_ = nullptr;
+        pthread_ = 0;
+        tid_ = 0;
     }
 
     clonert_thread *handle_ = nullptr;
+    pthread_t pthread_ = 0;
     pid_t tid_ = 0;
 };
 
@@ -191,6 +227,7 @@ public:
     void detach() { thread_.detach(); }
     id get_id() const noexcept { return thread_.get_id(); }
     native_handle_type native_handle() const noexcept { return thread_.native_handle(); }
+    pid_t tid() const noexcept { return thread_.tid(); }
     void swap(jthread &other) noexcept {
         std::swap(stop_, other.stop_);
         thread_.swap(other.thread_);
@@ -203,7 +240,11 @@ public:
 private:
     template <class F, class... Args>
     thread make(const thread_options *options, F &&f, Args &&...args) {
-        // As std::jthread: pass a stop_token first when the callable takes one.
+        // [thread.jthread.cons]: the thread runs invoke(f, get_stop_token(),
+        // args...) if that is well-formed, else invoke(f, args...), all
+        // decay-copied. std::invoke's rules apply, so for a pointer to member
+        // the token comes first, where the object goes: it is taken only by a
+        // member of std::stop_token itself, never by a member of args[0].
         if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token,
                                           std::decay_t<Args>...>) {
             return options ? thread(*options, std::forward<F>(f), stop_.get_token(),
@@ -230,7 +271,11 @@ inline void swap(jthread &a, jthread &b) noexcept { a.swap(b); }
 
 namespace this_thread {
 
-inline thread::id get_id() noexcept { return thread::id(detail::current_tid()); }
+// Inside a clonert thread pthread_self() is the thread's own struct pthread
+// (the one thread::get_id() names); in any other thread, glibc's.
+inline thread::id get_id() noexcept { return thread::id(pthread_self()); }
+// The calling thread's TID, as gettid(2).
+inline pid_t get_tid() noexcept { return detail::current_tid(); }
 inline void yield() noexcept { std::this_thread::yield(); }
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period> &d) {
@@ -247,6 +292,6 @@ void sleep_until(const std::chrono::time_point<Clock, Duration> &t) {
 template <>
 struct std::hash<clonert::thread::id> {
     std::size_t operator()(clonert::thread::id i) const noexcept {
-        return std::hash<pid_t>()(i.tid());
+        return std::hash<pthread_t>()(i.thread_);  // equal ids, equal pthread_t
     }
 };
