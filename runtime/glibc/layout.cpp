@@ -22,12 +22,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <ctype.h>
 #include <dlfcn.h>
 #include <gnu/libc-version.h>
 #include <netdb.h>
 #include <resolv.h>
 #include <pthread.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <system_error>
@@ -224,8 +226,12 @@ void *run_probe(void *arg) {
 // before): from then on its result is written.
 std::size_t find_result(pthread_t t, const layout &l) {
     const char *self = reinterpret_cast<const char *>(t);
-    while (__atomic_load_n(reinterpret_cast<const pid_t *>(self + l.pd.tid), __ATOMIC_ACQUIRE) != 0)
-        sched_yield();
+    auto *tid = reinterpret_cast<pid_t *>(const_cast<char *>(self) + l.pd.tid);
+    // Up to 2.42 the kernel's clearing of the word also wakes this wait; 2.43
+    // clears it itself, without a wake, so wait a millisecond at a time.
+    const timespec tick{0, 1000 * 1000};
+    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;)
+        syscall(SYS_futex, tid, FUTEX_WAIT, now, &tick, nullptr, 0);
     for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
         if (read<void *>(self, off) == probe_result()) return off;
     refuse("no result field in the struct pthread of an ended pthread");
