@@ -167,18 +167,24 @@ void *disabled_then_enabled(void *) {
     return nullptr;
 }
 
+// Starts `routine` on a thread of kind k, cancels it once it runs, and
+// returns what joining it gives.
+void *cancelled(kind k, void *(*routine)(void *)) {
+    running = false;
+    trampoline t{routine, nullptr};
+    const started s = start(k, t);
+    wait_for(running);
+    REQUIRE(pthread_cancel(s.handle) == 0);
+    return join(s);
+}
+
 }  // namespace
 
 TEST_CASE("pthread_cancel, deferred: the thread stops at a cancellation point, cleanup runs, PTHREAD_CANCELED") {
     for (kind k : {kind::pthread, kind::clonert}) {
         cleanups = 0;
-        running = false;
-        trampoline t{deferred_target, nullptr};
-        const started s = start(k, t);
-        wait_for(running);
-        REQUIRE(pthread_cancel(s.handle) == 0);
         INFO(name(k));
-        CHECK(join(s) == PTHREAD_CANCELED);
+        CHECK(cancelled(k, deferred_target) == PTHREAD_CANCELED);
         CHECK(cleanups == 1);
     }
 }
@@ -186,26 +192,16 @@ TEST_CASE("pthread_cancel, deferred: the thread stops at a cancellation point, c
 TEST_CASE("pthread_cancel, asynchronous: a spinning thread is stopped by SIGCANCEL") {
     for (kind k : {kind::pthread, kind::clonert}) {
         cleanups = 0;
-        running = false;
-        trampoline t{asynchronous_target, nullptr};
-        const started s = start(k, t);
-        wait_for(running);
-        REQUIRE(pthread_cancel(s.handle) == 0);
         INFO(name(k));
-        CHECK(join(s) == PTHREAD_CANCELED);
+        CHECK(cancelled(k, asynchronous_target) == PTHREAD_CANCELED);
         CHECK(cleanups == 1);
     }
 }
 
 TEST_CASE("pthread_cancel while cancellation is disabled waits until it is enabled") {
     for (kind k : {kind::pthread, kind::clonert}) {
-        running = false;
-        trampoline t{disabled_then_enabled, nullptr};
-        const started s = start(k, t);
-        wait_for(running);
-        REQUIRE(pthread_cancel(s.handle) == 0);
         INFO(name(k));
-        CHECK(join(s) == PTHREAD_CANCELED);
+        CHECK(cancelled(k, disabled_then_enabled) == PTHREAD_CANCELED);
     }
 }
 
