@@ -4,6 +4,7 @@
 #include "clonert/clonert.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <system_error>

@@ -185,6 +185,20 @@ void probe_live_thread(live_probe &p) {
     expect(res > 0 && static_cast<std::size_t>(res) + sizeof(struct __res_state) <= l.pd.size,
            "__res_state() of a new pthread is not inside its struct pthread");
     l.pd.res = static_cast<std::size_t>(res);
+    // specific_used, the bool after `specific`'s 32 pointers: false in a new
+    // thread, true once it sets a key's value (nptl/pthread_setspecific.c).
+    const auto *specific_used = reinterpret_cast<const volatile bool *>(self + l.pd.specific + 32 * sizeof(void *));
+    pthread_key_t key;
+    expect(pthread_key_create(&key, nullptr) == 0, "pthread_key_create failed");
+    const bool before = *specific_used;
+    pthread_setspecific(key, &key);
+    const bool after = *specific_used;
+    pthread_setspecific(key, nullptr);
+    pthread_key_delete(key);
+    expect(!before && after, "struct pthread.specific_used is not right after specific[32]");
+    if (l.pd.exiting != 0)
+        expect(read<bool>(self, l.pd.exiting) == false && read<int>(self, l.pd.exit_lock) == 0,
+               "struct pthread.exiting and exit_lock are not false and unlocked in a running pthread");
     // A joinable pthread: joinid NULL, or (2.43) joinstate 2.
     const auto join = read<std::uintptr_t>(self, l.pd.join_field);
     const auto join_word = l.pd.join_is_state ? read<unsigned>(self, l.pd.join_field) : join;
@@ -390,6 +404,8 @@ layout learn() {
     l.pd.multiple_threads = facts.multiple_threads;
     l.pd.join_field = facts.join_field;
     l.pd.join_is_state = facts.join == version_facts::join_kind::joinstate;
+    l.pd.exiting = facts.exiting;
+    l.pd.exit_lock = facts.exit_lock;
     // offsetof(__lock) - offsetof(__list.__next): how the kernel finds a
     // robust mutex's lock word from its list entry (set_robust_list(2)).
     l.robust_futex_offset = static_cast<long>(offsetof(pthread_mutex_t, __data.__lock)) -

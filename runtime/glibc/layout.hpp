@@ -53,6 +53,8 @@ struct pthread_offsets {
     std::size_t res;             // struct __res_state res: the thread's resolver state
     std::size_t join_field;      // joinid (a pointer) or, from 2.43, joinstate (a word)
     bool join_is_state;          // joinstate: 2 joinable, 3 detached, 0 exited
+    std::size_t exiting;         // bool exiting; 0: none (glibc 2.34)
+    std::size_t exit_lock;       // int exit_lock, a glibc low-level lock
 };
 
 // A thread's TLS area: struct pthread plus the static TLS, placed at the top

@@ -15,6 +15,7 @@
 #include <new>
 #include <pthread.h>
 #include <resolv.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 
 #include "arch.hpp"
@@ -189,25 +190,12 @@ namespace {
 // key in use whose value is not null has it reset to null and its destructor
 // called, in rounds, until a round finds none or PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds have run (nptl/nptl_deallocate_tsd.c; POSIX pthread_key_create).
-// struct pthread_key_data (nptl/descr.h): the value of one key in a thread.
-struct key_data {
-    std::uintptr_t seq;
-    void *data;
-};
-constexpr int keys_per_block = 32;  // PTHREAD_KEY_2NDLEVEL_SIZE
-
-// True if the thread holds a value for any key: the first 32 live in
-// specific_1stblock, just before `specific` in every glibc from 2.34 to
-// 2.43; the rest in blocks `specific` points to. 63 loads, where running the
-// key table is 1,024 (glibc keeps a flag, specific_used, with no descriptor).
+// glibc's flag that the thread has set a key's value (pthread_setspecific
+// sets it; __nptl_deallocate_tsd runs only if it is set): the bool right
+// after `specific`'s 32 pointers in every glibc from 2.34 to 2.43, checked at
+// start-up (layout.cpp).
 bool has_key_values(const layout &l, const char *self) {
-    const auto *first = reinterpret_cast<const key_data *>(self + l.pd.specific) - keys_per_block;
-    for (int i = 0; i < keys_per_block; ++i)
-        if (first[i].data != nullptr) return true;
-    const auto *blocks = reinterpret_cast<void *const *>(self + l.pd.specific);
-    for (int i = 1; i < keys_per_block; ++i)
-        if (blocks[i] != nullptr) return true;
-    return false;
+    return *reinterpret_cast<const bool *>(self + l.pd.specific + 32 * sizeof(void *));
 }
 
 void run_key_destructors(const layout &l) {
@@ -280,7 +268,21 @@ void mark_detached(const layout &l, std::uintptr_t tp) noexcept {
 }
 
 void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
-    if (l.pd.join_is_state) __atomic_store_n(&field<unsigned>(l.pthread_of(tp), l.pd.join_field), 0u, __ATOMIC_RELEASE);
+    char *self = l.pthread_of(tp);
+    if (l.pd.exiting != 0) {
+        // As start_thread does, under exit_lock (glibc's lll_lock: 0 free,
+        // 1 taken, 2 taken with waiters; a private futex): from here
+        // pthread_kill answers 0 and sends nothing, as for an exited pthread.
+        int *lock = &field<int>(self, l.pd.exit_lock);
+        int expected = 0;
+        if (!__atomic_compare_exchange_n(lock, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            while (__atomic_exchange_n(lock, 2, __ATOMIC_ACQUIRE) != 0)
+                arch::syscall(SYS_futex, reinterpret_cast<long>(lock), FUTEX_WAIT_PRIVATE, 2, 0);
+        field<bool>(self, l.pd.exiting) = true;
+        if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
+            arch::syscall(SYS_futex, reinterpret_cast<long>(lock), FUTEX_WAKE_PRIVATE, 1);
+    }
+    if (l.pd.join_is_state) __atomic_store_n(&field<unsigned>(self, l.pd.join_field), 0u, __ATOMIC_RELEASE);
 }
 
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {

@@ -36,6 +36,10 @@ struct version_facts {
     std::size_t join_field;
     std::size_t result;               // void *result: pthread_exit's value, PTHREAD_CANCELED
     std::size_t res;                  // struct __res_state res: the thread's resolver state
+    // bool exiting and int exit_lock (2.35 on; 0 in 2.34, which has neither):
+    // pthread_kill and pthread_sigqueue take the lock and, once the thread is
+    // exiting, send nothing (nptl/pthread_kill.c).
+    std::size_t exiting, exit_lock;
     const char *sources;              // where the numbers come from
 };
 
