@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -75,7 +76,8 @@ inline void wait_for_tasks(std::size_t tasks = tasks_at_load) {
 
 // Runs body() in a forked child and returns how the child ended: its exit
 // status (body's return value, at most 100, so that a count of failures
-// cannot wrap round to 0), or 128 + the signal that killed it. A crash may be
+// cannot wrap round to 0; 101 if it threw), or 128 + the signal that killed
+// it. A crash may be
 // what a test expects: the child writes no core file.
 inline int in_child(const std::function<int()> &body) {
     std::fflush(nullptr);
@@ -88,9 +90,19 @@ inline int in_child(const std::function<int()> &body) {
             std::signal(sig, SIG_DFL);
         const rlimit no_core{0, 0};
         setrlimit(RLIMIT_CORE, &no_core);
-        const int code = body();
+        // An exception must not return into Catch2 in the child, which
+        // would then run the rest of the suite a second time: say what it
+        // was and end with 101.
+        int code = 101;
+        try {
+            code = body();
+        } catch (const std::exception &e) {
+            std::fprintf(stderr, "in_child: the body threw: %s\n", e.what());
+        } catch (...) {
+            std::fprintf(stderr, "in_child: the body threw\n");
+        }
         std::fflush(nullptr);
-        _exit(code < 0 || code > 100 ? 100 : code);
+        _exit(code < 0 || code > 101 ? 100 : code);
     }
     int status = 0;
     REQUIRE(waitpid(pid, &status, 0) == pid);
