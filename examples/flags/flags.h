@@ -116,6 +116,18 @@ static inline void *shared_page(void)
 /* Waits until the kernel clears a CLONE_CHILD_CLEARTID word. Its wake-up is a
  * shared futex wake (kernel/fork.c, mm_release): wait with FUTEX_WAIT, never
  * FUTEX_WAIT_PRIVATE (see docs/pitfalls.md). */
+/* clone(2) again while the kernel says EAGAIN: out of PIDs or threads for a
+ * moment (a test suite run in parallel can use thousands; pid_max may be
+ * 32768), which is not what these programs show. At most a second. */
+#define CLONE_RETRYING(call)                                              \
+    ({                                                                    \
+        pid_t clone_result_;                                              \
+        int clone_tries_ = 0;                                             \
+        while ((clone_result_ = (call)) < 0 && errno == EAGAIN && ++clone_tries_ < 100) \
+            usleep(10 * 1000);                                            \
+        clone_result_;                                                    \
+    })
+
 static inline void wait_cleared(volatile pid_t *word)
 {
     for (pid_t seen; (seen = *word) != 0;)
@@ -128,9 +140,9 @@ static inline pid_t run_thread(int (*fn)(void *), void *arg, int extra)
 {
     static volatile pid_t join_word;
     join_word = 0;
-    pid_t tid = clonert_clone(fn, new_stack(),
+    pid_t tid = CLONE_RETRYING(clonert_clone(fn, new_stack(),
                               THREAD_FLAGS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | extra,
-                              arg, &join_word, NULL, &join_word);
+                              arg, &join_word, NULL, &join_word));
     if (tid > 0)
         wait_cleared(&join_word);
     return tid;
@@ -154,7 +166,7 @@ static inline int reap(pid_t pid)
  * returns its exit status, or -1 with errno if clone failed. */
 static inline int run_process(int (*fn)(void *), void *arg, int flags)
 {
-    pid_t pid = clonert_clone(fn, new_stack(), SIGCHLD | flags, arg);
+    pid_t pid = CLONE_RETRYING(clonert_clone(fn, new_stack(), SIGCHLD | flags, arg));
     return pid < 0 ? -1 : reap(pid);
 }
 

@@ -36,11 +36,13 @@ static void show_settls(void)
     static char not_a_real_tls[64];
     void *tls = not_a_real_tls + 32;
     volatile pid_t word = 0;
-    pid_t tid = clonert_clone(read_thread_pointer, new_stack(),
+    pid_t tid = CLONE_RETRYING(clonert_clone(read_thread_pointer, new_stack(),
                               THREAD_FLAGS | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID,
-                              NULL, &word, tls, &word);
+                              NULL, &word, tls, &word));
     if (tid > 0)
         wait_cleared(&word);
+    if (tid < 0)
+        perror("clone");
     check(tid > 0 && child_thread_pointer == (uintptr_t)tls,
           "the child's thread pointer is the tls argument (%p)", (void *)child_thread_pointer);
 }
@@ -62,9 +64,9 @@ static void show_parent_settid(void)
     flag_begin("CLONE_PARENT_SETTID");
     volatile pid_t word = 0;
     may_finish = 0;
-    pid_t tid = clonert_clone(wait_until_told, new_stack(),
+    pid_t tid = CLONE_RETRYING(clonert_clone(wait_until_told, new_stack(),
                               THREAD_FLAGS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID, NULL,
-                              &word, NULL, &word);
+                              &word, NULL, &word));
     pid_t seen_on_return = word; /* the child has not been allowed to finish */
     may_finish = 1;
     if (tid > 0)
@@ -94,8 +96,8 @@ static void show_child_settid(void)
     struct settid_probe *p = shared_page();
     /* A child process: the kernel stores its TID in the child's memory (here a
      * shared page, so that the parent can look too) before the child runs. */
-    pid_t pid = clonert_clone(look_at_word, new_stack(), SIGCHLD | CLONE_CHILD_SETTID, p, NULL,
-                              NULL, &p->word);
+    pid_t pid = CLONE_RETRYING(clonert_clone(look_at_word, new_stack(), SIGCHLD | CLONE_CHILD_SETTID, p, NULL,
+                              NULL, &p->word));
     int status = pid > 0 ? reap(pid) : -1;
     check(status == 0 && p->seen_first == p->own_tid && p->own_tid == pid,
           "the child found its TID %d in the word as it started", p->seen_first);
@@ -108,9 +110,9 @@ static void show_child_cleartid(void)
     flag_begin("CLONE_CHILD_CLEARTID");
     volatile pid_t word = 0;
     may_finish = 1;
-    pid_t tid = clonert_clone(wait_until_told, new_stack(),
+    pid_t tid = CLONE_RETRYING(clonert_clone(wait_until_told, new_stack(),
                               THREAD_FLAGS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID, NULL,
-                              &word, NULL, &word);
+                              &word, NULL, &word));
     wait_cleared(&word); /* returns only once the kernel has cleared and woken it */
     check(tid > 0 && word == 0,
           "the kernel zeroed the word when thread %d exited and woke the FUTEX_WAIT on it", tid);
@@ -131,7 +133,7 @@ static void show_pidfd(void)
                         "thread flag sets are emulated"))
         return;
     int pidfd = -1; /* clone() stores the descriptor where parent_tid points */
-    pid_t pid = clonert_clone(exit_at_once, new_stack(), SIGCHLD | CLONE_PIDFD, NULL, &pidfd);
+    pid_t pid = CLONE_RETRYING(clonert_clone(exit_at_once, new_stack(), SIGCHLD | CLONE_PIDFD, NULL, &pidfd));
     if (pid < 0)
         return check(0, "clone failed: %s", strerror(errno));
     char path[64], line[128];
