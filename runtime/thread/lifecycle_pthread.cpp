@@ -50,11 +50,19 @@ void *thread_entry(void *arg) {
     t->tid.store(gettid_now(), std::memory_order_release);
     syscall(SYS_futex, &t->tid, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
+    // When the function returns, and also when pthread_exit() or a
+    // cancellation unwinds the thread (glibc then keeps the exit value, which
+    // join_thread reads back through pthread_join).
+    struct end_of_thread {
+        clonert_thread *t;
+        ~end_of_thread() {
+            int expected = joinable;
+            if (!t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel))
+                std::free(t);  // detached: nobody else will
+        }
+    } end{t};
     t->run(t->payload);
-    int expected = joinable;
-    if (!t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel))
-        std::free(t);  // detached: nobody else will
-    return nullptr;
+    return t->result;  // read before `end` may free t
 }
 
 // pthread_attr_t from our attributes; the caller destroys it.
@@ -139,9 +147,10 @@ int join_thread(clonert_thread *t, void **result) noexcept {
     const pid_t tid = t->tid.load(std::memory_order_acquire);
     if (t == current || (tid != 0 && tid == gettid_now())) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
-    const int err = pthread_join(t->handle, nullptr);
+    void *value = nullptr;  // the C API's result, pthread_exit's, or PTHREAD_CANCELED
+    const int err = pthread_join(t->handle, &value);
     if (err != 0) return err;
-    if (result != nullptr) *result = t->result;
+    if (result != nullptr) *result = value;
     std::free(t);
     return 0;
 }
