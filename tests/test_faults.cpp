@@ -207,7 +207,8 @@ void wait_for_tasks(long tasks) {
 // says, and that slots freed by joining can be used again. `counted` says
 // how many of the process's tasks count against the limit and `allowed` how
 // many may.
-void fill_to_the_limit(findings &f, long allowed, const std::function<long()> &counted) {
+void fill_to_the_limit(findings &f, long allowed, const std::function<long()> &counted,
+                       bool also_std_thread) {
     const long tasks_at_start = tasks_in_process();
     parked_threads parked;
     std::optional<std::system_error> refused;
@@ -225,9 +226,11 @@ void fill_to_the_limit(findings &f, long allowed, const std::function<long()> &c
     f.expect(at_limit == allowed, "%ld tasks counted at the limit, expected %ld", at_limit, allowed);
     const int c_error = c_api_create_and_join();
     f.expect(c_error == EAGAIN, "clonert_create gave %d, expected EAGAIN", c_error);
-    const std::error_code std_error = std_thread_error();
-    f.expect(std_error == std::errc::resource_unavailable_try_again, "std::thread gave %s",
-             std_error.message().c_str());
+    if (also_std_thread) {
+        const std::error_code std_error = std_thread_error();
+        f.expect(std_error == std::errc::resource_unavailable_try_again, "std::thread gave %s",
+                 std_error.message().c_str());
+    }
     // Joining three frees three slots: exactly three more can start.
     const long tasks_full = tasks_in_process();
     parked.release_and_join_last(3);
@@ -242,11 +245,15 @@ void fill_to_the_limit(findings &f, long allowed, const std::function<long()> &c
 
 // Fills to the limit twice and checks that the second time left the process
 // exactly as it found it. The first round lets libc reach its steady state
-// (under qemu-user malloc took a 152 KiB mapping of its own during it).
+// (under qemu-user malloc took a 152 KiB mapping of its own during it), and
+// checks std::thread's error at the limit too.
 int fill_to_the_limit_twice(findings &f, long allowed, const std::function<long()> &counted) {
-    fill_to_the_limit(f, allowed, counted);
+    fill_to_the_limit(f, allowed, counted, true);
     const footprint before = footprint::now();
-    fill_to_the_limit(f, allowed, counted);
+    // clonert's threads only: glibc keeps the stack of a pthread_create that
+    // failed in its own cache, and glibc 2.43 was seen to keep one more the
+    // second time (an 8 MiB mapping): glibc's bookkeeping, not clonert's.
+    fill_to_the_limit(f, allowed, counted, false);
     const footprint after = footprint::now();
     f.expect(after == before, "mappings %ld -> %ld, fds %ld -> %ld%s", before.mappings, after.mappings,
              before.fds, after.fds, before.difference(after).c_str());
