@@ -80,7 +80,7 @@ const char *refusal() noexcept {
 // start_thread and create_thread).
 struct thread_extras {
     bool has_sigmask = false;
-    sigset_t sigmask;
+    sigset_t sigmask{};
     bool explicit_sched = false;
     int policy = SCHED_OTHER;
     sched_param param{};

@@ -14,6 +14,7 @@
 #include "support/errors.hpp"
 #include "support/fork_safe_lock.hpp"
 #include "support/trace.hpp"
+#include "thread/counters.hpp"
 
 namespace clonert {
 namespace {
@@ -165,7 +166,10 @@ thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_
         const std::size_t guard =
             m.reported_guard == 0 ? 0 : std::max(m.reported_guard, arch::minimum_guard);
         const std::size_t size = round_up(a.stack_size, page_size()) + guard;
-        if (!take_cached(size, guard, m)) map_fresh(size, guard, m);
+        if (take_cached(size, guard, m))
+            counters::stack_cache_hits.fetch_add(1, std::memory_order_relaxed);
+        else
+            map_fresh(size, guard, m);
     }
     const auto end = reinterpret_cast<std::uintptr_t>(m.base + m.size);
     m.top = reinterpret_cast<std::byte *>(align_down(end - top_size, top_align));
