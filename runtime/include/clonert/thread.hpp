@@ -20,7 +20,6 @@
 #pragma once
 
 #include <chrono>
-#include <exception>
 #include <compare>
 #include <cstddef>
 #include <functional>
@@ -35,10 +34,6 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
-
-#if defined(__GLIBCXX__)
-#include <cxxabi.h>  // abi::__forced_unwind
-#endif
 
 #include <clonert/clonert.h>
 
@@ -68,10 +63,12 @@ pthread_t pthread_of(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
 
 // Runs the thread's function on its decay-copied arguments, then destroys
-// them. An exception escaping it calls std::terminate, as with std::thread;
-// pthread_exit() and cancellation, which unwind the stack with a "forced
-// unwind" (abi::__forced_unwind), pass through, destroying the copies on the
-// way, as libstdc++'s own thread routine lets them (src/c++11/thread.cc).
+// them. Not noexcept, and no handler: pthread_exit() and cancellation unwind
+// the stack with a "forced unwind" that must pass through here (destroying
+// the copies on the way) to clonert's thread entry, as it passes through
+// libstdc++'s own thread routine; an ordinary exception finds no handler
+// before the end of the thread's stack (clone.S marks it), and the unwinder
+// calls std::terminate, as the standard requires of std::thread.
 template <class Tuple>
 void run(void *payload) {
     auto *copies = static_cast<Tuple *>(payload);
@@ -79,20 +76,7 @@ void run(void *payload) {
         Tuple *copies;
         ~destroy_copies() { copies->~Tuple(); }
     } destroy_at_end{copies};
-#if defined(__GLIBCXX__)
-    try {
-        std::apply([](auto &&...a) { std::invoke(std::forward<decltype(a)>(a)...); },
-                   std::move(*copies));
-    } catch (abi::__forced_unwind &) {
-        throw;
-    } catch (...) {
-        std::terminate();
-    }
-#else
-    // Elsewhere an exception that reaches the thread's entry finds no handler
-    // and the unwinder calls std::terminate.
     std::apply([](auto &&...a) { std::invoke(std::forward<decltype(a)>(a)...); }, std::move(*copies));
-#endif
 }
 
 template <class Tuple>
