@@ -183,21 +183,16 @@ void *cancelled(kind k, void *(*routine)(void *)) {
 
 }  // namespace
 
-TEST_CASE("pthread_cancel, deferred: the thread stops at a cancellation point, cleanup runs, PTHREAD_CANCELED") {
-    for (kind k : {kind::pthread, kind::clonert}) {
-        cleanups = 0;
-        INFO(name(k));
-        CHECK(cancelled(k, deferred_target) == PTHREAD_CANCELED);
-        CHECK(cleanups == 1);
-    }
-}
-
-TEST_CASE("pthread_cancel, asynchronous: a spinning thread is stopped by SIGCANCEL") {
-    for (kind k : {kind::pthread, kind::clonert}) {
-        cleanups = 0;
-        INFO(name(k));
-        CHECK(cancelled(k, asynchronous_target) == PTHREAD_CANCELED);
-        CHECK(cleanups == 1);
+TEST_CASE("pthread_cancel, deferred and asynchronous: the thread stops, cleanup runs, PTHREAD_CANCELED") {
+    // Deferred: at a cancellation point. Asynchronous: a spinning thread,
+    // stopped by SIGCANCEL.
+    for (void *(*target)(void *) : {deferred_target, asynchronous_target}) {
+        for (kind k : {kind::pthread, kind::clonert}) {
+            cleanups = 0;
+            INFO(name(k) << (target == deferred_target ? ", deferred" : ", asynchronous"));
+            CHECK(cancelled(k, target) == PTHREAD_CANCELED);
+            CHECK(cleanups == 1);
+        }
     }
 }
 
@@ -220,6 +215,16 @@ void *wait_for_release(void *) {
     return reinterpret_cast<void *>(std::uintptr_t{42});
 }
 
+// A thread of kind k on t (wait_for_release), running and held until
+// release_it is set.
+started start_held(kind k, trampoline &t) {
+    running = false;
+    release_it = false;
+    const started s = start(k, t);
+    wait_for(running);
+    return s;
+}
+
 timespec in_ms(clockid_t clock, long ms) {
     timespec t;
     clock_gettime(clock, &t);
@@ -234,11 +239,8 @@ timespec in_ms(clockid_t clock, long ms) {
 TEST_CASE("pthread_tryjoin_np, pthread_timedjoin_np and pthread_clockjoin_np on the thread's pthread_t") {
     for (kind k : {kind::pthread, kind::clonert}) {
         INFO(name(k));
-        running = false;
-        release_it = false;
         trampoline t{wait_for_release, nullptr};
-        const started s = start(k, t);
-        wait_for(running);
+        const started s = start_held(k, t);
         void *result = nullptr;
         CHECK(pthread_tryjoin_np(s.handle, &result) == EBUSY);
         const timespec soon = in_ms(CLOCK_REALTIME, 20);
@@ -263,11 +265,8 @@ TEST_CASE("pthread_tryjoin_np, pthread_timedjoin_np and pthread_clockjoin_np on 
 TEST_CASE("pthread_detach on the thread's pthread_t: it ends on its own; a second detach is an error") {
     for (kind k : {kind::pthread, kind::clonert}) {
         INFO(name(k));
-        running = false;
-        release_it = false;
         trampoline t{wait_for_release, nullptr};
-        const started s = start(k, t);
-        wait_for(running);
+        const started s = start_held(k, t);
         // What pthread_getattr_np says before and after (glibc reads joinid,
         // or from 2.43 joinstate, in struct pthread).
         pthread_attr_t attr;

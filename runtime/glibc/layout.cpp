@@ -98,13 +98,14 @@ struct rseq_published {
     unsigned size = 0;
 };
 
-// How many bytes of the rseq area each thread registers. glibc registers its
-// struct rseq_area whole, 32 bytes, up to 2.39 (sysdeps/unix/sysv/linux/
-// rseq-internal.h); the kernel refuses less (ORIG_RSEQ_SIZE). __rseq_size
-// says how much of it the kernel fills in, which may be less (20).
+// How many bytes of the rseq area each thread registers, as glibc does
+// (sysdeps/unix/sysv/linux/rseq-internal.h, 2.35 to 2.43): at least 32, the
+// kernel's ORIG_RSEQ_SIZE (it refuses less), or __rseq_size if larger.
+// __rseq_size says how much of the area the kernel fills in: 20 on 2.36's
+// release branch, the kernel's feature size (28 on Linux 6.18) from 2.41.
 constexpr std::size_t rseq_area_size = 32;  // struct rseq_area, at the least
 
-std::size_t rseq_registration_length(const version_facts &, unsigned published_size) {
+std::size_t rseq_registration_length(unsigned published_size) {
     return std::max<std::size_t>(rseq_area_size, published_size);
 }
 
@@ -417,7 +418,7 @@ layout learn() {
     if (rseq.present) {
         l.has_rseq_area = true;
         l.rseq_offset = rseq.offset;
-        if (rseq.size > 0) l.rseq_length = rseq_registration_length(facts, rseq.size);
+        if (rseq.size > 0) l.rseq_length = rseq_registration_length(rseq.size);
     }
     learn_from_live_thread(l);
     if (known != nullptr) {

@@ -18,13 +18,14 @@ namespace clonert {
 namespace {
 
 spin_lock registry_lock;
-registry_entry head;                  // sentinel of the circular list
+// Sentinel of the circular list, empty (pointing to itself) from before any
+// constructor runs: its address is a constant.
+registry_entry head{&head, &head};
 std::atomic<int> creation_held{0};    // 1 while a broadcast runs (a futex word)
 std::atomic<std::uint64_t> serials{0};
 thread_local registry_entry *own_entry = nullptr;
 
 void link_after_head_prev(registry_entry *e) {
-    if (head.next == nullptr) head.prev = head.next = &head;  // first use
     e->next = &head;
     e->prev = head.prev;
     head.prev->next = e;
@@ -39,8 +40,7 @@ void link_after_head_prev(registry_entry *e) {
 // stays, if clonert made it (glibc's fork has already set its join word,
 // struct pthread.tid, to its new TID).
 void after_fork() {
-    if (head.next != nullptr)
-        for (registry_entry *e = head.next; e != &head; e = e->next) e->listed = false;
+    for (registry_entry *e = head.next; e != &head; e = e->next) e->listed = false;
     head.prev = head.next = &head;
     creation_held.store(0, std::memory_order_relaxed);  // its holder is not here
     if (own_entry != nullptr) link_after_head_prev(own_entry);
@@ -99,7 +99,6 @@ void unregister_thread(registry_entry *e) noexcept {
 std::size_t live_threads_now(std::vector<live_thread> &threads) {
     std::size_t starting = 0;
     std::lock_guard<spin_lock> hold(registry_lock);
-    if (head.next == nullptr) return 0;
     for (registry_entry *e = head.next; e != &head; e = e->next) {
         // The kernel writes the TID before clone returns, and clears it when
         // the thread dies: 0 means not yet started, or gone.
@@ -112,7 +111,6 @@ std::size_t live_threads_now(std::vector<live_thread> &threads) {
 
 void for_each_listed_thread(void (*visit)(std::uintptr_t, void *), void *context) noexcept {
     std::lock_guard<spin_lock> hold(registry_lock);
-    if (head.next == nullptr) return;
     for (registry_entry *e = head.next; e != &head; e = e->next) visit(e->tp, context);
 }
 
