@@ -632,11 +632,16 @@ TEST_CASE("credentials: threads made while the process drops to nobody all end w
     const int drops = clonert_test::under_qemu() ? 6 : 30;
     const int run_ms = clonert_test::under_qemu() ? 100 : 20;
     int failed_drops = 0;
-    for (int i = 0; i < drops; ++i)
-        failed_drops += in_child([run_ms] {
+    for (int i = 0; i < drops; ++i) {
+        const int status = in_child([run_ms] {
             alarm(120);  // a drop that chases the chains for ever fails, by SIGALRM
             return drop_while_creating(run_ms);
-        }) != 0;
+        });
+        // How it ended, so that a failure says which way (99: a set*id call
+        // failed; 128 + N: killed by signal N; 101: the child threw).
+        if (status != 0) std::printf("credentials: drop %d of %d: the child ended with status %d\n", i + 1, drops, status);
+        failed_drops += status != 0;
+    }
     CHECK(failed_drops == 0);
 }
 
