@@ -39,6 +39,8 @@
 #include "glibc/static_tls.hpp"
 #include "glibc/versions.hpp"
 #include "support/align.hpp"
+#include "support/errno_kept.hpp"
+#include "support/futex.hpp"
 #include "support/trace.hpp"
 
 namespace clonert::glibc {
@@ -213,7 +215,7 @@ void probe_live_thread(live_probe &p) {
     // The kernel knows where the robust list is (ENOSYS under qemu-user 7.2).
     void *head = nullptr;
     std::size_t length = 0;
-    if (syscall(SYS_get_robust_list, 0, &head, &length) == 0)
+    if (arch::syscall(SYS_get_robust_list, 0, reinterpret_cast<long>(&head), reinterpret_cast<long>(&length)) == 0)
         expect(head == self + l.pd.robust_head, "get_robust_list() disagrees with the robust_head found");
     if (l.has_rseq_area) {
         // Registered: the kernel keeps the CPU number there. Not registered
@@ -247,9 +249,16 @@ std::size_t find_result(pthread_t t, const layout &l) {
     auto *tid = reinterpret_cast<pid_t *>(const_cast<char *>(self) + l.pd.tid);
     // Up to 2.42 the kernel's clearing of the word also wakes this wait; 2.43
     // clears it itself, without a wake, so wait a millisecond at a time.
-    const timespec tick{0, 1000 * 1000};
-    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;)
-        syscall(SYS_futex, tid, FUTEX_WAIT, now, &tick, nullptr, 0);
+    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;) {
+        timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_nsec += 1000 * 1000;
+        if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
+            deadline.tv_sec += 1;
+            deadline.tv_nsec -= 1000 * 1000 * 1000;
+        }
+        futex::wait_until(tid, now, CLOCK_MONOTONIC, deadline, futex::scope::shared);
+    }
     for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
         if (read<void *>(self, off) == probe_result()) return off;
     refuse("no result field in the struct pthread of an ended pthread");
@@ -461,6 +470,10 @@ void trace_outcome(const outcome &o) {
 
 const outcome &checked() {
     static const outcome result = [] {
+        // Learning runs in whichever thread first needs the layout (its first
+        // thread creation, or a TID asked for), and calls libc functions that
+        // may set errno on the way (pthread_create, dlsym, sysconf, ...).
+        const errno_kept callers_errno;
         outcome o;
         try {
             o.l = learn();

@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <cstring>
 #include <dlfcn.h>
-#include <linux/futex.h>
 #include <new>
 #include <pthread.h>
 #include <sched.h>
@@ -31,6 +30,8 @@
 
 #include "clonert/clonert.h"
 #include "preload/stats.hpp"
+#include "support/errno_kept.hpp"
+#include "support/futex.hpp"
 #include "support/trace.hpp"
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
@@ -152,7 +153,7 @@ const char *read_attributes(const pthread_attr_t &attr, clonert::thread_attribut
 // The new thread's answer to "did the scheduling policy take?", on its
 // creator's stack, where the creator waits for it (a futex word).
 struct sched_report {
-    std::atomic<int> done{0};
+    clonert::futex::one_shot_gate done;
     int error = 0;
 };
 
@@ -167,10 +168,9 @@ struct start_request {
 
 void post_report(sched_report *report, int error) {
     report->error = error;
-    report->done.store(1, std::memory_order_release);
-    // The creator may have seen `done` and returned already: a wake on a
-    // futex word nobody waits on is harmless (futex(2)).
-    syscall(SYS_futex, reinterpret_cast<int *>(&report->done), FUTEX_WAKE_PRIVATE, 1);
+    // The creator may have seen the gate open and returned already: a wake on
+    // a futex word nobody waits on is harmless (futex(2)).
+    report->done.open();
 }
 
 void run_request(void *payload) {
@@ -197,10 +197,7 @@ void run_request(void *payload) {
 
 void forget_request(void *) {}
 
-void wait_for_report(sched_report &report) {
-    while (report.done.load(std::memory_order_acquire) == 0)
-        syscall(SYS_futex, reinterpret_cast<int *>(&report.done), FUTEX_WAIT_PRIVATE, 0, nullptr);
-}
+void wait_for_report(sched_report &report) { report.done.wait(); }
 
 // Makes the clonert thread; 0 or pthread_create's error number.
 int create_clonert_thread(pthread_t *thread, const clonert::thread_attributes &a, const thread_extras &x,
@@ -240,6 +237,9 @@ extern "C" {
 
 int pthread_create(pthread_t *__restrict thread, const pthread_attr_t *__restrict attr,
                    void *(*routine)(void *), void *__restrict arg) noexcept {
+    // glibc's pthread_create leaves errno alone when it succeeds; so does
+    // this one, whatever the runtime's start-up and checks call on the way.
+    const clonert::errno_kept callers_errno;
     if (refusal() != nullptr) return pass_to_glibc(thread, attr, routine, arg, "the runtime refuses this glibc");
     clonert::thread_attributes a = clonert::default_attributes();
     thread_extras x;

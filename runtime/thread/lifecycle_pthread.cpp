@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <linux/futex.h>
 #include <new>
 #include <pthread.h>
 #include <string>
@@ -21,7 +20,9 @@
 #include <system_error>
 #include <unistd.h>
 
+#include "support/errno_kept.hpp"
 #include "support/errors.hpp"
+#include "support/futex.hpp"
 
 struct clonert_thread {
     std::atomic<int> state;
@@ -48,7 +49,7 @@ void *thread_entry(void *arg) {
     current = t;
     t->handle = pthread_self();  // before the TID is published: the creator reads both after
     t->tid.store(gettid_now(), std::memory_order_release);
-    syscall(SYS_futex, &t->tid, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+    futex::wake(&t->tid, 1);
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
     // When the function returns, and also when pthread_exit() or a
     // cancellation unwinds the thread (glibc then keeps the exit value, which
@@ -91,6 +92,7 @@ struct reserved_block {
 
 clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
                                std::size_t payload_align) {
+    const errno_kept callers_errno;
     check_attributes(a, 0);  // glibc finds room for its TLS area itself
     const std::size_t align = payload_align < alignof(reserved_block) ? alignof(reserved_block)
                                                                       : payload_align;
@@ -112,6 +114,7 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
 void *payload_of(clonert_thread *t) noexcept { return t->payload; }
 
 void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
+    const errno_kept callers_errno;
     t->run = run;
     pthread_attr_t attr;
     try {
@@ -136,14 +139,14 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         // kernel clears it when the thread ends, which may already be the
         // case; so wait for the thread to say its TID (this backend is for
         // checking tools, not for speed).
-        while (t->tid.load(std::memory_order_acquire) == 0)
-            syscall(SYS_futex, &t->tid, FUTEX_WAIT_PRIVATE, 0, nullptr, nullptr, 0);
+        futex::wait_while(t->tid, 0);
     }
 }
 
 void abandon_thread(clonert_thread *t) noexcept { std::free(t); }
 
 int join_thread(clonert_thread *t, void **result) noexcept {
+    const errno_kept callers_errno;
     const pid_t tid = t->tid.load(std::memory_order_acquire);
     if (t == current || (tid != 0 && tid == gettid_now())) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
@@ -156,6 +159,7 @@ int join_thread(clonert_thread *t, void **result) noexcept {
 }
 
 int detach_thread(clonert_thread *t) noexcept {
+    const errno_kept callers_errno;
     const pthread_t handle = t->handle;
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))

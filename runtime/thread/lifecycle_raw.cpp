@@ -22,7 +22,6 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
-#include <linux/futex.h>
 #include <new>
 #include <sched.h>
 #include <string>
@@ -34,7 +33,9 @@
 #include "glibc/static_tls.hpp"
 #include "glibc/thread_block.hpp"
 #include "support/align.hpp"
+#include "support/errno_kept.hpp"
 #include "support/errors.hpp"
+#include "support/futex.hpp"
 #include "support/trace.hpp"
 #include "thread/by_pthread.hpp"
 #include "thread/memory.hpp"
@@ -59,7 +60,7 @@ struct clonert_thread {
     char name[16];
     bool has_affinity;
     cpu_set_t affinity;
-    std::atomic<int> start_gate;  // a thread with a CPU set waits here (gate_*)
+    clonert::futex::one_shot_gate start_gate;  // a thread with a CPU set waits here
     const clonert::glibc::module_table *static_tls;  // the modules its TLS was laid out for
     clonert::registry_entry listed;
 };
@@ -68,7 +69,6 @@ namespace clonert {
 namespace {
 
 enum : int { joinable = 0, finished = 1, detached = 2 };
-enum : int { gate_closed = 0, gate_open = 1, gate_abort = 2 };
 
 // The flags every clonert thread is made with (clone(2)): share the address
 // space, filesystem information, file descriptors and signal handlers, be a
@@ -89,7 +89,7 @@ pid_t *join_word(const clonert_thread *t) { return t->layout->tid_word(t->tp); }
 void wait_until_gone(const clonert_thread *t) {
     pid_t *word = join_word(t);
     for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;)
-        arch::syscall(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT, tid, 0);
+        futex::wait(word, tid, futex::scope::shared);
 }
 
 // What join, a late detach and a failed start share: wait until the kernel
@@ -149,13 +149,7 @@ void end_thread(clonert_thread *t) {
 // so that a set the kernel refuses fails the creation with EINVAL, as
 // pthread_create does (glibc likewise starts such threads stopped:
 // nptl/pthread_create.c, stopped_start). Returns false if told to give up.
-bool pass_start_gate(clonert_thread *t) {
-    int gate;
-    while ((gate = t->start_gate.load(std::memory_order_acquire)) == gate_closed)
-        arch::syscall(SYS_futex, reinterpret_cast<long>(&t->start_gate), FUTEX_WAIT_PRIVATE,
-                      gate_closed, 0);
-    return gate == gate_open;
-}
+bool pass_start_gate(clonert_thread *t) { return t->start_gate.wait() == futex::one_shot_gate::go; }
 
 // glibc's start_thread ends the same way (nptl/pthread_create.c): the last
 // thread of the process to end calls exit(0), so that a main() that called
@@ -212,27 +206,21 @@ clonert_thread *make_record(void *at, const thread_attributes &a, const glibc::l
     t->name[sizeof t->name - 1] = '\0';
     t->has_affinity = a.has_affinity;
     if (a.has_affinity) t->affinity = a.affinity;
-    t->start_gate.store(gate_closed, std::memory_order_relaxed);
+    t->start_gate.reset();
     t->listed.join_word = layout.tid_word(tp);
     t->listed.tp = tp;
     t->static_tls = static_tls;
     return t;
 }
 
-// The creator's half of the start gate (see pass_start_gate): t is still
-// waiting, so nothing of it can have been freed yet.
-void open_start_gate(clonert_thread *t, int how) {
-    t->start_gate.store(how, std::memory_order_release);
-    arch::syscall(SYS_futex, reinterpret_cast<long>(&t->start_gate), FUTEX_WAKE_PRIVATE, 1);
-}
-
 void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
     if (sched_setaffinity(tid, sizeof t->affinity, &t->affinity) == 0) {
-        open_start_gate(t, gate_open);  // t is the thread's from here
+        t->start_gate.open(futex::one_shot_gate::go);  // t is the thread's from here
         return;
     }
     const int err = errno;
-    open_start_gate(t, gate_abort);
+    // t is still waiting at the gate: nothing of it can have been freed.
+    t->start_gate.open(futex::one_shot_gate::give_up);
     __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     destroy(t->payload);
     reclaim(t);
@@ -244,6 +232,7 @@ void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
 
 clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
                                std::size_t payload_align) {
+    const errno_kept callers_errno;
     const glibc::layout &layout = glibc::current_layout();
     check_attributes(a, layout.area.size);
     thread_memory memory = acquire_thread_memory(a, layout.area.size, layout.area.align);
@@ -284,6 +273,7 @@ clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_s
 void *payload_of(clonert_thread *t) noexcept { return t->payload; }
 
 void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
+    const errno_kept callers_errno;
     t->run = run;
     void *stack_top = t->payload;  // the stack grows down from below the payload
     pid_t *word = join_word(t);
@@ -318,9 +308,13 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
     CLONERT_TRACE("clone: thread %ld started", tid);
 }
 
-void abandon_thread(clonert_thread *t) noexcept { reclaim(t); }
+void abandon_thread(clonert_thread *t) noexcept {
+    const errno_kept callers_errno;
+    reclaim(t);
+}
 
 int join_thread(clonert_thread *t, void **result) noexcept {
+    const errno_kept callers_errno;
     if (t == current || t->tid == glibc::current_tid()) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
     CLONERT_TRACE("join: waiting on thread %d's join word", t->tid);
@@ -332,6 +326,7 @@ int join_thread(clonert_thread *t, void **result) noexcept {
 }
 
 int detach_thread(clonert_thread *t) noexcept {
+    const errno_kept callers_errno;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
     // What pthread_getattr_np reports. Before the exchange: once detached,
     // the thread may end and give its memory away at any moment.
@@ -366,12 +361,9 @@ int join_thread_until(clonert_thread *t, void **result, clockid_t clock,
     pid_t *word = join_word(t);
     for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
         if (abstime == nullptr) return EBUSY;
-        // An absolute deadline on either clock: FUTEX_WAIT_BITSET (futex(2)).
         // Shared, like every wait on the join word (see wait_until_gone).
-        const int op = FUTEX_WAIT_BITSET | (clock == CLOCK_REALTIME ? FUTEX_CLOCK_REALTIME : 0);
-        const long r = arch::syscall(SYS_futex, reinterpret_cast<long>(word), op, tid,
-                                     reinterpret_cast<long>(abstime), 0, static_cast<long>(FUTEX_BITSET_MATCH_ANY));
-        if (r == -ETIMEDOUT) return ETIMEDOUT;
+        if (futex::wait_until(word, tid, clock, *abstime, futex::scope::shared) == -ETIMEDOUT)
+            return ETIMEDOUT;
     }
     return join_thread(t, result);  // gone: no wait left
 }
