@@ -52,27 +52,31 @@ clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
 
 void *payload(clonert_thread *thread) noexcept { return payload_of(thread); }
 
-void start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *)) {
+pthread_t start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *)) {
     start_thread(thread, run, destroy);
+    return thread_pthread(thread);  // joinable: its record stays until join
 }
 
 void abandon(clonert_thread *thread) noexcept { abandon_thread(thread); }
 
-void join(clonert_thread *thread) {
+void join(pthread_t handle) {
+    clonert_thread *thread = handle != pthread_t{} ? thread_of_pthread(handle) : nullptr;
     if (thread == nullptr) throw_errc(std::errc::invalid_argument, "clonert::thread::join");
     const int err = join_thread(thread, nullptr);
     if (err == EDEADLK) throw_errc(std::errc::resource_deadlock_would_occur, "clonert::thread::join");
     if (err != 0) throw_errc(std::errc::invalid_argument, "clonert::thread::join");
 }
 
-void detach(clonert_thread *thread) {
+void detach(pthread_t handle) {
+    clonert_thread *thread = handle != pthread_t{} ? thread_of_pthread(handle) : nullptr;
     if (thread == nullptr || detach_thread(thread) != 0)
         throw_errc(std::errc::invalid_argument, "clonert::thread::detach");
 }
 
-pid_t tid(const clonert_thread *thread) noexcept { return thread_tid(thread); }
-
-pthread_t pthread_of(const clonert_thread *thread) noexcept { return thread_pthread(thread); }
+pid_t tid(pthread_t handle) noexcept {
+    const clonert_thread *thread = thread_of_pthread(handle);
+    return thread != nullptr ? thread_tid(thread) : 0;
+}
 
 pid_t current_tid() noexcept { return clonert::current_tid(); }
 

@@ -50,6 +50,10 @@ pid_t thread_tid(const clonert_thread *thread) noexcept;
 // Valid from start_thread until the thread is joined, or, detached, ends.
 pthread_t thread_pthread(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
+// The record of the clonert thread whose pthread_t is `thread` (from
+// thread_pthread), or nullptr for a thread clonert did not make. Valid while
+// that pthread_t is: until the thread is joined, or, detached, ends.
+clonert_thread *thread_of_pthread(pthread_t thread) noexcept;
 
 // The cache of exited threads' memory: its limit in bytes (0 turns it off).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;

@@ -17,8 +17,10 @@
 #include <string>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <mutex>
 #include <system_error>
 #include <unistd.h>
+#include <unordered_map>
 
 #include "support/errno_kept.hpp"
 #include "support/errors.hpp"
@@ -40,6 +42,21 @@ namespace {
 enum : int { joinable = 0, finished = 1, detached = 2 };
 
 thread_local clonert_thread *current = nullptr;
+
+// pthread_t -> record, for joinable threads: clonert::thread keeps only the
+// pthread_t (thread_of_pthread). The raw backend computes the record from the
+// pthread_t; here the two are apart, so a table it is (this backend is for
+// checking tools, not for speed).
+std::mutex joinable_lock;
+std::unordered_map<pthread_t, clonert_thread *> &joinable_threads() {
+    // Never destroyed: threads may outlive main's static destructors.
+    static auto *table = new std::unordered_map<pthread_t, clonert_thread *>;
+    return *table;
+}
+void forget_joinable(pthread_t handle) {
+    const std::lock_guard hold(joinable_lock);
+    joinable_threads().erase(handle);
+}
 
 
 pid_t gettid_now() { return static_cast<pid_t>(syscall(SYS_gettid)); }
@@ -140,6 +157,8 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         // case; so wait for the thread to say its TID (this backend is for
         // checking tools, not for speed).
         futex::wait_while(t->tid, 0);
+        const std::lock_guard hold(joinable_lock);
+        joinable_threads()[t->handle] = t;
     }
 }
 
@@ -153,6 +172,7 @@ int join_thread(clonert_thread *t, void **result) noexcept {
     void *value = nullptr;  // the C API's result, pthread_exit's, or PTHREAD_CANCELED
     const int err = pthread_join(t->handle, &value);
     if (err != 0) return err;
+    forget_joinable(t->handle);
     if (result != nullptr) *result = value;
     std::free(t);
     return 0;
@@ -162,6 +182,8 @@ int detach_thread(clonert_thread *t) noexcept {
     const errno_kept callers_errno;
     const pthread_t handle = t->handle;
     int expected = joinable;
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
+    forget_joinable(handle);  // before the thread may free t
     if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
         return pthread_detach(handle);  // the thread frees its record
     if (expected == detached) return EINVAL;
@@ -190,6 +212,12 @@ pid_t thread_tid(const clonert_thread *t) noexcept {
 pid_t current_tid() noexcept { return gettid_now(); }
 
 pthread_t thread_pthread(const clonert_thread *t) noexcept { return t->handle; }
+
+clonert_thread *thread_of_pthread(pthread_t thread) noexcept {
+    const std::lock_guard hold(joinable_lock);
+    const auto found = joinable_threads().find(thread);
+    return found != joinable_threads().end() ? found->second : nullptr;
+}
 
 std::size_t set_cache_limit(std::size_t) noexcept { return 0; }  // glibc caches its own
 

@@ -51,15 +51,17 @@ struct thread_options {
 namespace detail {
 
 // The non-template part, in the library (runtime/api/thread.cpp).
+// A thread object holds only the thread's pthread_t, as std::thread does; the
+// library finds clonert's record of the thread from it.
 clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
                         std::size_t payload_align);
 void *payload(clonert_thread *thread) noexcept;
-void start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *));
+// Starts the thread; returns its pthread_t.
+pthread_t start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *));
 void abandon(clonert_thread *thread) noexcept;
-void join(clonert_thread *thread);
-void detach(clonert_thread *thread);
-pid_t tid(const clonert_thread *thread) noexcept;
-pthread_t pthread_of(const clonert_thread *thread) noexcept;
+void join(pthread_t thread);
+void detach(pthread_t thread);
+pid_t tid(pthread_t thread) noexcept;
 pid_t current_tid() noexcept;
 
 // Runs the thread's function on its decay-copied arguments, then destroys
@@ -84,6 +86,18 @@ void destroy(void *payload) noexcept {
     static_cast<Tuple *>(payload)->~Tuple();
 }
 
+// libstdc++'s extension to jthread (GCC PR 100612, libstdc++ 12 and later,
+// outside strict ISO mode): a pointer to a member function that takes a
+// std::stop_token after its object, jthread(&X::f, obj, args...), runs
+// (obj.*f)(token, args...). The standard's rule alone would try
+// invoke(f, token, obj, ...), which names no such call.
+template <class F, class... Args>
+inline constexpr bool member_expects_stop_token = false;
+template <class F, class Obj, class... Args>
+inline constexpr bool member_expects_stop_token<F, Obj, Args...> =
+    std::is_member_function_pointer_v<std::remove_reference_t<F>> &&
+    std::is_invocable_v<F, Obj, std::stop_token, Args...>;
+
 }  // namespace detail
 
 class thread {
@@ -94,26 +108,25 @@ public:
     // thread's struct pthread lives in the thread's memory, which clonert
     // (like glibc) gives back only at join, or at exit for a detached thread:
     // its address is unique among joinable and running threads.
+    //
+    // Its comparisons and stream output are functions at namespace scope,
+    // declared as [thread.thread.id] declares std's (and libstdc++ defines
+    // them): ordinary lookup finds them, so a type that converts to thread::id
+    // compares after `using namespace clonert;`, as with std's.
     class id {
     public:
         id() noexcept = default;  // no thread
         // The id of the thread whose pthread_t is `thread` (any thread of the
         // process: clonert's, glibc's, main).
         explicit id(pthread_t thread) noexcept : thread_(thread) {}
-        friend bool operator==(id a, id b) noexcept = default;
-        friend std::strong_ordering operator<=>(id a, id b) noexcept = default;
-        // As std::thread::id: the default id prints what std's prints; any other,
-        // the pthread_t's value, which is what libstdc++ and libc++ print for
-        // the same thread's std::thread::id.
-        template <class CharT, class Traits>
-        friend std::basic_ostream<CharT, Traits> &operator<<(std::basic_ostream<CharT, Traits> &out,
-                                                             id i) {
-            if (i == id()) return out << std::thread::id();
-            return out << i.thread_;
-        }
 
     private:
         friend struct std::hash<id>;
+        friend bool operator==(id a, id b) noexcept;
+        friend std::strong_ordering operator<=>(id a, id b) noexcept;
+        template <class CharT, class Traits>
+        friend std::basic_ostream<CharT, Traits> &operator<<(std::basic_ostream<CharT, Traits> &out, id i);
+
         pthread_t thread_ = 0;  // 0: no thread (a pthread_t is an address)
     };
     using native_handle_type = pthread_t;  // the thread's struct pthread, as glibc's
@@ -144,25 +157,21 @@ public:
         if (joinable()) std::terminate();
     }
 
-    bool joinable() const noexcept { return handle_ != nullptr; }
-    id get_id() const noexcept { return id(pthread_); }
+    bool joinable() const noexcept { return handle_ != native_handle_type{}; }
+    id get_id() const noexcept { return id(handle_); }
     // Valid while joinable (its memory is the thread's, given back at join).
-    native_handle_type native_handle() const noexcept { return pthread_; }
+    native_handle_type native_handle() const noexcept { return handle_; }
     // The kernel's TID, 0 if not joinable. Once the thread has ended (even
     // unjoined) the kernel may give the number to a new thread.
-    pid_t tid() const noexcept { return tid_; }
-    void swap(thread &other) noexcept {
-        std::swap(handle_, other.handle_);
-        std::swap(pthread_, other.pthread_);
-        std::swap(tid_, other.tid_);
-    }
+    pid_t tid() const noexcept { return joinable() ? detail::tid(handle_) : 0; }
+    void swap(thread &other) noexcept { std::swap(handle_, other.handle_); }
     void join() {
         detail::join(handle_);  // checks joinable and self-join, throws as std::thread
-        forget();
+        handle_ = native_handle_type{};
     }
     void detach() {
         detail::detach(handle_);
-        forget();
+        handle_ = native_handle_type{};
     }
     static unsigned int hardware_concurrency() noexcept {
         return std::thread::hardware_concurrency();
@@ -183,23 +192,31 @@ private:
             detail::abandon(t);
             throw;
         }
-        detail::start(t, &detail::run<copies>, &detail::destroy<copies>);
-        handle_ = t;
-        pthread_ = detail::pthread_of(t);
-        tid_ = detail::tid(t);
-    }
-    void forget() noexcept {
-        handle_ = nullptr;
-        pthread_ = 0;
-        tid_ = 0;
+        handle_ = detail::start(t, &detail::run<copies>, &detail::destroy<copies>);
     }
 
-    clonert_thread *handle_ = nullptr;
-    pthread_t pthread_ = 0;
-    pid_t tid_ = 0;
+    // The thread's own struct pthread, as std::thread's: the object is this
+    // handle and nothing more. 0 (never an address): no thread.
+    native_handle_type handle_{};
 };
 
+static_assert(sizeof(thread) == sizeof(thread::native_handle_type) &&
+              alignof(thread) == alignof(thread::native_handle_type));
+
 inline void swap(thread &a, thread &b) noexcept { a.swap(b); }
+
+inline bool operator==(thread::id a, thread::id b) noexcept { return a.thread_ == b.thread_; }
+inline std::strong_ordering operator<=>(thread::id a, thread::id b) noexcept {
+    return a.thread_ <=> b.thread_;
+}
+// As std::thread::id: the default id prints what std's prints; any other, the
+// pthread_t's value, which is what libstdc++ and libc++ print for the same
+// thread's std::thread::id.
+template <class CharT, class Traits>
+std::basic_ostream<CharT, Traits> &operator<<(std::basic_ostream<CharT, Traits> &out, thread::id i) {
+    if (i == thread::id()) return out << std::thread::id();
+    return out << i.thread_;
+}
 
 class jthread {
 public:
@@ -247,13 +264,25 @@ public:
     static unsigned int hardware_concurrency() noexcept { return thread::hardware_concurrency(); }
 
 private:
+    template <class F, class Obj, class... Args>
+    thread make_with_token_after_object(const thread_options *options, F &&f, Obj &&obj, Args &&...args) {
+        return options ? thread(*options, std::forward<F>(f), std::forward<Obj>(obj), stop_.get_token(),
+                                std::forward<Args>(args)...)
+                       : thread(std::forward<F>(f), std::forward<Obj>(obj), stop_.get_token(),
+                                std::forward<Args>(args)...);
+    }
+
     template <class F, class... Args>
     thread make(const thread_options *options, F &&f, Args &&...args) {
+#ifndef __STRICT_ANSI__
+        if constexpr (detail::member_expects_stop_token<F, Args...>)
+            return make_with_token_after_object(options, std::forward<F>(f), std::forward<Args>(args)...);
+        else
+#endif
         // [thread.jthread.cons]: the thread runs invoke(f, get_stop_token(),
         // args...) if that is well-formed, else invoke(f, args...), all
         // decay-copied. std::invoke's rules apply, so for a pointer to member
-        // the token comes first, where the object goes: it is taken only by a
-        // member of std::stop_token itself, never by a member of args[0].
+        // the token comes first, where the object goes.
         if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token,
                                           std::decay_t<Args>...>) {
             return options ? thread(*options, std::forward<F>(f), stop_.get_token(),
