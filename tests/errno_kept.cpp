@@ -9,9 +9,14 @@
 // anything, so that its first thread creation also runs clonert's start-up
 // work (learning glibc's layout), where the creator's errno was once lost:
 // that work waited for a probe thread with libc's syscall(), which set errno
-// to ETIMEDOUT or EAGAIN. The glibc and libstdc++ scenarios show the
-// behaviour the clonert ones must match. Every scenario also checks that a
-// new thread starts with errno 0, as glibc's do.
+// to ETIMEDOUT or EAGAIN. Every scenario also checks that a new thread starts
+// with errno 0, as glibc's do.
+//
+// The glibc and libstdc++ scenarios are references, printed and not counted:
+// POSIX leaves errno unspecified after a call that succeeds, and glibc does
+// not always keep it (glibc 2.43's pthread_create under qemu-user leaves
+// EINVAL or ENOMEM behind, from its stack set-up). clonert promises more: its
+// calls never change errno.
 //
 // Plain program (no Catch2): each scenario prints "ok - NAME" or
 // "FAIL - NAME: what", and the program exits 1 if any failed.
@@ -209,22 +214,24 @@ struct scenario {
     // In how many fresh processes, one after the other. The start-up work's
     // old loss of errno depended on timing (whether the probe thread took
     // more than a millisecond): on glibc 2.36 natively it showed in about one
-    // process in ten, on glibc 2.43 and under qemu in nearly all.
+    // process in ten.
     int processes = 1;
+    // glibc's or libstdc++'s own: printed, not counted (see the top).
+    bool reference = false;
 };
 
 const scenario scenarios[] = {
-    {"glibc: pthread_create + pthread_join", pthread_join_each},
+    {"glibc: pthread_create + pthread_join", pthread_join_each, 1, true},
     {"clonert: clonert_create + clonert_join", clonert_join_each},
-    {"glibc: pthread_create detached", pthread_detached},
+    {"glibc: pthread_create detached", pthread_detached, 1, true},
     {"clonert: clonert_create detached", clonert_detached},
-    {"glibc: pthread_detach, before and after the end", pthread_detach_later},
+    {"glibc: pthread_detach, before and after the end", pthread_detach_later, 1, true},
     {"clonert: clonert_detach, before and after the end", clonert_detach_later},
-    {"libstdc++: std::thread + join", cxx_join_each<std::thread>},
+    {"libstdc++: std::thread + join", cxx_join_each<std::thread>, 1, true},
     {"clonert: clonert::thread + join", cxx_join_each<clonert::thread>},
-    {"libstdc++: std::thread::detach", cxx_detach<std::thread>},
+    {"libstdc++: std::thread::detach", cxx_detach<std::thread>, 1, true},
     {"clonert: clonert::thread::detach", cxx_detach<clonert::thread>},
-    {"libstdc++: std::jthread's destructor", jthread_destructor<std::jthread>},
+    {"libstdc++: std::jthread's destructor", jthread_destructor<std::jthread>, 1, true},
     {"clonert: clonert::jthread's destructor", jthread_destructor<clonert::jthread>},
     {"clonert: this_thread::get_tid before any thread", clonert_tid_first},
     {"clonert: 20 rounds on cached memory", clonert_reused_memory},
@@ -237,7 +244,9 @@ const scenario scenarios[] = {
     s.run();
     expect_errno("the scenario's end");
     check_thread_starts();
-    if (!problems.empty()) std::printf("FAIL - %s: %s\n", s.name, problems.c_str());
+    if (!problems.empty())
+        std::printf("%s - %s: %s\n", s.reference ? "note (a reference, not counted)" : "FAIL", s.name,
+                    problems.c_str());
     std::fflush(stdout);
     _exit(problems.empty() ? 0 : 1);
 }
@@ -275,7 +284,7 @@ int main(int argc, char **argv) {
         bool ok = true;
         for (int i = 0; i < s.processes && ok; ++i) ok = run_in_child(s, "/proc/self/exe");
         if (ok && s.processes > 1) std::printf("ok - %s\n", s.name);
-        failed += ok ? 0 : 1;
+        if (!s.reference) failed += ok ? 0 : 1;
     }
     std::printf("errno_kept: %d of %zu scenarios failed\n", failed, std::size(scenarios));
     return failed == 0 ? 0 : 1;
