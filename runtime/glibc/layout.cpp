@@ -85,6 +85,9 @@ void learn_published(layout &l) {
     pd.list = published_offset("_thread_db_pthread_list");
     pd.start_routine = published_offset("_thread_db_pthread_start_routine");
     pd.specific = published_offset("_thread_db_pthread_specific");
+    // The bool right after specific's 32 pointers in every glibc from 2.34 to
+    // 2.43 (no descriptor names it): checked in a live pthread below.
+    pd.specific_used = pd.specific + specific_blocks * sizeof(void *);
     const std::size_t dtv = published_offset("_thread_db_pthread_dtvp");
     expect(dtv == arch::tp_minus_pthread(pd.size) + arch::tcb_dtv,
            "_thread_db_pthread_dtvp is at offset " + std::to_string(dtv) +
@@ -101,14 +104,12 @@ struct rseq_published {
 };
 
 // How many bytes of the rseq area each thread registers, as glibc does
-// (sysdeps/unix/sysv/linux/rseq-internal.h, 2.35 to 2.43): at least 32, the
+// (sysdeps/unix/sysv/linux/rseq-internal.h, 2.35 to 2.43): at least the
 // kernel's ORIG_RSEQ_SIZE (it refuses less), or __rseq_size if larger.
 // __rseq_size says how much of the area the kernel fills in: 20 on 2.36's
 // release branch, the kernel's feature size (28 on Linux 6.18) from 2.41.
-constexpr std::size_t rseq_area_size = 32;  // struct rseq_area, at the least
-
 std::size_t rseq_registration_length(unsigned published_size) {
-    return std::max<std::size_t>(rseq_area_size, published_size);
+    return std::max<std::size_t>(rseq::least_area_size, published_size);
 }
 
 rseq_published published_rseq() {
@@ -147,10 +148,11 @@ std::size_t find_robust_head(const char *self, const layout &l) {
     refuse("no robust_list_head in a live struct pthread");
 }
 
-// stackblock, stackblock_size, guardsize, reported_guardsize (nptl/descr.h):
-// pthread_getattr_np reports stackblock + stackblock_size as the stack's top
-// and reported_guardsize as its guard (nptl/pthread_getattr_np.c).
-std::size_t find_stack_block(const char *self, const layout &l, std::size_t guard) {
+// stackblock, stackblock_size, guardsize, reported_guardsize (nptl/descr.h),
+// four consecutive words: pthread_getattr_np reports stackblock +
+// stackblock_size as the stack's top and reported_guardsize as its guard
+// (nptl/pthread_getattr_np.c). Sets all four offsets.
+void find_stack_block(const char *self, layout &l, std::size_t guard) {
     pthread_attr_t attr;
     expect(pthread_getattr_np(pthread_self(), &attr) == 0, "pthread_getattr_np failed");
     void *stack;
@@ -160,12 +162,18 @@ std::size_t find_stack_block(const char *self, const layout &l, std::size_t guar
     pthread_attr_destroy(&attr);
     expect(reported == guard, "pthread_getattr_np does not report the guard the thread was made with");
     const auto top = reinterpret_cast<std::uintptr_t>(stack) + stack_size;
-    for (std::size_t off = 0; off + 4 * sizeof(void *) <= l.pd.size; off += sizeof(void *)) {
+    constexpr std::size_t word = sizeof(void *);
+    for (std::size_t off = 0; off + 4 * word <= l.pd.size; off += word) {
         const auto block = read<std::uintptr_t>(self, off);
-        const auto size = read<std::size_t>(self, off + 8);
-        if (block != 0 && block + size == top && read<std::size_t>(self, off + 16) >= guard &&
-            read<std::size_t>(self, off + 24) == guard)
-            return off;
+        const auto size = read<std::size_t>(self, off + word);
+        if (block != 0 && block + size == top && read<std::size_t>(self, off + 2 * word) >= guard &&
+            read<std::size_t>(self, off + 3 * word) == guard) {
+            l.pd.stackblock = off;
+            l.pd.stackblock_size = off + word;
+            l.pd.guardsize = off + 2 * word;
+            l.pd.reported_guardsize = off + 3 * word;
+            return;
+        }
     }
     refuse("no stackblock/stackblock_size/guardsize/reported_guardsize in a live struct pthread");
 }
@@ -190,7 +198,7 @@ void probe_live_thread(live_probe &p) {
     l.pd.res = static_cast<std::size_t>(res);
     // specific_used, the bool after `specific`'s 32 pointers: true once the
     // thread sets a key's value (nptl/pthread_setspecific.c).
-    const char *specific_used = self + l.pd.specific + 32 * sizeof(void *);
+    const char *specific_used = self + l.pd.specific_used;
     pthread_key_t key;
     expect(pthread_key_create(&key, nullptr) == 0, "pthread_key_create failed");
     // (It may already be set: a sanitizer's runtime sets keys in every
@@ -203,15 +211,16 @@ void probe_live_thread(live_probe &p) {
     pthread_key_delete(key);
     expect(before <= 1 && after == 1, "struct pthread.specific_used is not right after specific[32]");
     if (l.pd.exiting != 0)
-        expect(read<bool>(self, l.pd.exiting) == false && read<int>(self, l.pd.exit_lock) == 0,
+        expect(read<bool>(self, l.pd.exiting) == false && read<int>(self, l.pd.exit_lock) == low_level_lock::free,
                "struct pthread.exiting and exit_lock are not false and unlocked in a running pthread");
-    // A joinable pthread: joinid NULL, or (2.43) joinstate 2.
-    const auto join = read<std::uintptr_t>(self, l.pd.join_field);
-    const auto join_word = l.pd.join_is_state ? read<unsigned>(self, l.pd.join_field) : join;
-    expect(join_word == (l.pd.join_is_state ? 2u : 0u),
+    // A joinable pthread: joinid NULL, or (2.43) joinstate joinable.
+    const bool joinable = l.pd.join_is_state
+                              ? read<unsigned>(self, l.pd.join_field) == static_cast<unsigned>(joinstate::joinable)
+                              : read<std::uintptr_t>(self, l.pd.join_field) == 0;
+    expect(joinable,
            std::string("struct pthread.") + (l.pd.join_is_state ? "joinstate" : "joinid") +
                " does not say joinable in a joinable pthread");
-    l.pd.stackblock = find_stack_block(self, l, p.guard);
+    find_stack_block(self, l, p.guard);
     // The kernel knows where the robust list is (ENOSYS under qemu-user 7.2).
     void *head = nullptr;
     std::size_t length = 0;
@@ -220,8 +229,8 @@ void probe_live_thread(live_probe &p) {
     if (l.has_rseq_area) {
         // Registered: the kernel keeps the CPU number there. Not registered
         // (turned off, or qemu-user): glibc marks it RSEQ_CPU_ID_REGISTRATION_FAILED.
-        const int cpu_id = read<int>(reinterpret_cast<void *>(tp + l.rseq_offset), 4);
-        expect(l.rseq_length != 0 ? cpu_id >= 0 : cpu_id == -2,
+        const int cpu_id = read<int>(reinterpret_cast<void *>(tp + l.rseq_offset), rseq::cpu_id_offset);
+        expect(l.rseq_length != 0 ? cpu_id >= 0 : cpu_id == rseq::cpu_id_registration_failed,
                "the rseq area at __rseq_offset does not hold what glibc keeps there in a new pthread");
     }
     expect(arch::tcb_header_is_ours(tp), "tcbhead_t.tcb/self do not point to the control block");
@@ -351,7 +360,7 @@ void learn_area(layout &l) {
         // Inside struct pthread, or inside the static TLS: either way inside
         // the area, where prepare_thread_block can reach it.
         const std::ptrdiff_t from_area = static_cast<std::ptrdiff_t>(a.tp_offset) + l.rseq_offset;
-        expect(from_area >= 0 && from_area + static_cast<std::ptrdiff_t>(rseq_area_size) <=
+        expect(from_area >= 0 && from_area + static_cast<std::ptrdiff_t>(rseq::least_area_size) <=
                                      static_cast<std::ptrdiff_t>(a.size),
                "the rseq area at __rseq_offset " + std::to_string(l.rseq_offset) +
                    " lies outside the thread's TLS area");

@@ -38,24 +38,61 @@
 
 namespace clonert::glibc {
 
-// Offsets into struct pthread (nptl/descr.h), from its first byte.
+// Offsets into struct pthread (nptl/descr.h), from its first byte: every
+// field the runtime reads or writes, each named once here. layout.cpp learns
+// or looks each one up; thread_block.cpp writes through the same names.
 struct pthread_offsets {
     std::size_t size;            // sizeof (struct pthread)
     std::size_t list;            // list_t list: fork() unlinks it
     std::size_t tid;             // pid_t tid: the join word
     std::size_t robust_head;     // struct robust_list_head robust_head
-    std::size_t stackblock;      // void *stackblock, then stackblock_size,
-                                 // guardsize, reported_guardsize (size_t each)
+    // What pthread_getattr_np reports (nptl/pthread_getattr_np.c): the stack
+    // is [stackblock + guardsize, stackblock + stackblock_size), its guard
+    // reported_guardsize. Four consecutive words in every glibc 2.34-2.43.
+    std::size_t stackblock;          // void *stackblock
+    std::size_t stackblock_size;     // size_t stackblock_size
+    std::size_t guardsize;           // size_t guardsize
+    std::size_t reported_guardsize;  // size_t reported_guardsize
     std::size_t start_routine;   // glibc's own threads only; clonert marks its threads here
     std::ptrdiff_t multiple_threads;  // int header.multiple_threads; -1: none
     std::size_t specific;        // void **specific[32]: pthread_key values, 2nd level
+    std::size_t specific_used;   // bool specific_used: a key's value was set
     std::size_t result;          // void *result: pthread_exit's value, PTHREAD_CANCELED
     std::size_t res;             // struct __res_state res: the thread's resolver state
     std::size_t join_field;      // joinid (a pointer) or, from 2.43, joinstate (a word)
-    bool join_is_state;          // joinstate: 2 joinable, 3 detached, 0 exited
+    bool join_is_state;          // joinstate (see the values below)
     std::size_t exiting;         // bool exiting; 0: none (glibc 2.34)
     std::size_t exit_lock;       // int exit_lock, a glibc low-level lock
 };
+
+// struct pthread.specific: 32 second-level blocks of 32 key values each
+// (PTHREAD_KEY_2NDLEVEL_SIZE, nptl/descr.h); specific_used follows it.
+inline constexpr std::size_t specific_blocks = 32;
+
+// glibc 2.43's joinstate (nptl/descr.h, enum of THREAD_STATE_*): the thread is
+// joinable, detached, or has exited (start_thread's last store; the kernel
+// clears the tid word after it).
+enum class joinstate : unsigned { exited = 0, joinable = 2, detached = 3 };
+
+// The rseq area (struct rseq, linux/rseq.h) at tp + rseq_offset: its cpu_id
+// word, which sched_getcpu() trusts when it is not negative, and the two
+// negative values glibc keeps there (sysdeps/unix/sysv/linux/rseq-internal.h:
+// RSEQ_CPU_ID_UNINITIALIZED, RSEQ_CPU_ID_REGISTRATION_FAILED). The kernel
+// refuses a registration shorter than 32 bytes (ORIG_RSEQ_SIZE).
+namespace rseq {
+inline constexpr std::size_t cpu_id_offset = 4;
+inline constexpr int cpu_id_uninitialized = -1;
+inline constexpr int cpu_id_registration_failed = -2;
+inline constexpr std::size_t least_area_size = 32;
+inline constexpr unsigned unregister_flag = 1;  // RSEQ_FLAG_UNREGISTER
+}  // namespace rseq
+
+// glibc's low-level lock (nptl/lowlevellock.h), such as struct pthread's
+// exit_lock: a private futex word that is 0 free, 1 taken, 2 taken with
+// waiters.
+namespace low_level_lock {
+inline constexpr int free = 0, taken = 1, contended = 2;
+}
 
 // A thread's TLS area: struct pthread plus the static TLS, placed at the top
 // of each thread's memory as glibc's allocate_stack places it.

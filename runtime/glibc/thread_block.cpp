@@ -15,11 +15,12 @@
 #include <new>
 #include <pthread.h>
 #include <resolv.h>
-#include <linux/futex.h>
+#include <linux/futex.h>  // struct robust_list_head
 #include <sys/syscall.h>
 
 #include "arch.hpp"
 #include "glibc/static_tls.hpp"
+#include "support/futex.hpp"
 
 namespace clonert::glibc {
 namespace {
@@ -39,14 +40,6 @@ void *const dtv_unallocated = reinterpret_cast<void *>(-1L);
 // What clonert stores in struct pthread.start_routine to recognise its own
 // threads (glibc reads that field only in start_thread, which ours never run).
 void *clonert_mark() { return reinterpret_cast<void *>(&clonert_mark); }
-
-// rseq_area.cpu_id (the second u32 of struct rseq): sched_getcpu() trusts a
-// non-negative value; -1 says "not yet registered", -2 sends it to the
-// system call (glibc's own states: RSEQ_CPU_ID_UNINITIALIZED and
-// RSEQ_CPU_ID_REGISTRATION_FAILED, sysdeps/unix/sysv/linux/rseq-internal.h).
-constexpr std::size_t rseq_cpu_id = 4;
-constexpr int rseq_cpu_id_uninitialized = -1;
-constexpr int rseq_cpu_id_registration_failed = -2;
 
 template <class T>
 T &field(void *base, std::ptrdiff_t offset) {
@@ -94,31 +87,35 @@ void fill_static_blocks(const layout &l, const module_table &mods, std::uintptr_
     }
 }
 
-void set_join_field(const layout &l, char *self, bool detached) {
-    if (l.pd.join_is_state) field<unsigned>(self, l.pd.join_field) = detached ? 3 : 2;
-    else field<void *>(self, l.pd.join_field) = detached ? self : nullptr;
+// joinid: NULL joinable, the thread itself detached (nptl/pthread_detach.c);
+// from 2.43, joinstate.
+void set_join_field(const layout &l, char *pthread, bool detached) {
+    if (l.pd.join_is_state)
+        field<joinstate>(pthread, l.pd.join_field) = detached ? joinstate::detached : joinstate::joinable;
+    else
+        field<void *>(pthread, l.pd.join_field) = detached ? pthread : nullptr;
 }
 
 // The fields of struct pthread glibc reads in a thread it did not create.
-void fill_pthread(const layout &l, char *self, const stack_block &stack, bool detached) {
+void fill_pthread(const layout &l, char *pthread, const stack_block &stack, bool detached) {
     const pthread_offsets &pd = l.pd;
-    set_join_field(l, self, detached);
-    if (pd.multiple_threads >= 0) field<int>(self, pd.multiple_threads) = 1;
-    field<void *>(self, pd.start_routine) = clonert_mark();
+    set_join_field(l, pthread, detached);
+    if (pd.multiple_threads >= 0) field<int>(pthread, pd.multiple_threads) = 1;
+    field<void *>(pthread, pd.start_routine) = clonert_mark();
     // fork() unlinks the forking thread's `list` entry: a self-loop is an
     // empty list it can unlink safely.
-    void *list = self + pd.list;
+    void *list = pthread + pd.list;
     field<void *>(list, 0) = list;
     field<void *>(list, sizeof(void *)) = list;
     // The robust-mutex list the child registers with set_robust_list(2).
-    void *robust = self + pd.robust_head;
+    void *robust = pthread + pd.robust_head;
     field<void *>(robust, 0) = robust;
     field<long>(robust, sizeof(void *)) = l.robust_futex_offset;
-    // What pthread_getattr_np() reports: [stackblock + guard, stackblock + size).
-    field<void *>(self, pd.stackblock) = stack.base;
-    field<std::size_t>(self, pd.stackblock + 8) = stack.size;
-    field<std::size_t>(self, pd.stackblock + 16) = stack.guard;
-    field<std::size_t>(self, pd.stackblock + 24) = stack.reported_guard;
+    // What pthread_getattr_np() reports.
+    field<void *>(pthread, pd.stackblock) = stack.base;
+    field<std::size_t>(pthread, pd.stackblock_size) = stack.size;
+    field<std::size_t>(pthread, pd.guardsize) = stack.guard;
+    field<std::size_t>(pthread, pd.reported_guardsize) = stack.reported_guard;
 }
 
 }  // namespace
@@ -134,8 +131,8 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
         state = area_state::zeroed;
     }
     const std::uintptr_t tp = reinterpret_cast<std::uintptr_t>(area) + l.area.tp_offset;
-    char *self = l.pthread_of(tp);
-    if (state == area_state::reused) std::memset(self, 0, l.pd.size);
+    char *pthread = l.pthread_of(tp);
+    if (state == area_state::reused) std::memset(pthread, 0, l.pd.size);
     fill_static_blocks(l, mods, tp, state, dtv);
     // The ctype table pointers start as zero in libc's image; isalpha() and
     // printf("%f") crash until they are set. Copy the parent's so that even a
@@ -146,10 +143,10 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
     // After struct pthread is cleared: on x86_64 the DTV pointer is inside it.
     dtv_slot(tp) = dtv;
     arch::init_tcb_header(tp, parent_tp);
-    fill_pthread(l, self, stack, detached);
+    fill_pthread(l, pthread, stack, detached);
     // libc's resolver functions use *__resp: the thread's own state, as
     // start_thread sets it (the image's value is the process's _res).
-    field<void *>(at_tp(tp, 0), l.resp_offset) = self + l.pd.res;
+    field<void *>(at_tp(tp, 0), l.resp_offset) = pthread + l.pd.res;
     if (l.has_rseq_area) {
         // From glibc 2.41 the area is outside struct pthread, in the static
         // TLS, where a reused area still holds the last thread's values.
@@ -157,10 +154,10 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
         // the new thread must register rseq (nptl/pthread_create.c, "Inherit
         // rseq registration state"), and sched_getcpu() trusts it: never 0
         // by accident.
-        void *rseq = at_tp(tp, l.rseq_offset);
-        std::memset(rseq, 0, std::max<std::size_t>(l.rseq_length, 32));
-        field<int>(rseq, rseq_cpu_id) =
-            l.rseq_length != 0 ? rseq_cpu_id_uninitialized : rseq_cpu_id_registration_failed;
+        void *area = at_tp(tp, l.rseq_offset);
+        std::memset(area, 0, std::max<std::size_t>(l.rseq_length, rseq::least_area_size));
+        field<int>(area, rseq::cpu_id_offset) =
+            l.rseq_length != 0 ? rseq::cpu_id_uninitialized : rseq::cpu_id_registration_failed;
     }
     return tp;
 }
@@ -170,16 +167,16 @@ bool made_by_clonert(const layout &l, pthread_t thread) noexcept {
 }
 
 void start_in_child(const layout &l, std::uintptr_t tp) noexcept {
-    char *self = l.pthread_of(tp);
+    char *pthread = l.pthread_of(tp);
     // The kernel walks this list when the thread dies, releasing robust
     // mutexes it held (ENOSYS under qemu-user 7.2: then there is no such list).
-    arch::syscall(SYS_set_robust_list, reinterpret_cast<long>(self + l.pd.robust_head),
-                  3 * sizeof(void *));
+    arch::syscall(SYS_set_robust_list, reinterpret_cast<long>(pthread + l.pd.robust_head),
+                  sizeof(robust_list_head));
     if (l.rseq_length != 0) {
-        void *rseq = at_tp(tp, l.rseq_offset);
-        const long r = arch::syscall(SYS_rseq, reinterpret_cast<long>(rseq),
+        void *area = at_tp(tp, l.rseq_offset);
+        const long r = arch::syscall(SYS_rseq, reinterpret_cast<long>(area),
                                      static_cast<long>(l.rseq_length), 0, arch::rseq_signature);
-        if (r != 0) field<int>(rseq, rseq_cpu_id) = rseq_cpu_id_registration_failed;
+        if (r != 0) field<int>(area, rseq::cpu_id_offset) = rseq::cpu_id_registration_failed;
     }
     uselocale(LC_GLOBAL_LOCALE);  // sets the locale and the ctype tables
 }
@@ -191,11 +188,9 @@ namespace {
 // called, in rounds, until a round finds none or PTHREAD_DESTRUCTOR_ITERATIONS
 // rounds have run (nptl/nptl_deallocate_tsd.c; POSIX pthread_key_create).
 // glibc's flag that the thread has set a key's value (pthread_setspecific
-// sets it; __nptl_deallocate_tsd runs only if it is set): the bool right
-// after `specific`'s 32 pointers in every glibc from 2.34 to 2.43, checked at
-// start-up (layout.cpp).
-bool has_key_values(const layout &l, const char *self) {
-    return *reinterpret_cast<const bool *>(self + l.pd.specific + 32 * sizeof(void *));
+// sets it; __nptl_deallocate_tsd runs only if it is set).
+bool has_key_values(const layout &l, const char *pthread) {
+    return *reinterpret_cast<const bool *>(pthread + l.pd.specific_used);
 }
 
 void run_key_destructors(const layout &l) {
@@ -216,9 +211,9 @@ void run_key_destructors(const layout &l) {
 
 // The second-level blocks pthread_setspecific allocated for keys past the
 // first 32 (nptl/pthread_setspecific.c); specific[0] is inside struct pthread.
-void free_key_blocks(const layout &l, char *self) {
-    auto *blocks = reinterpret_cast<void **>(self + l.pd.specific);
-    for (int i = 1; i < 32; ++i) {
+void free_key_blocks(const layout &l, char *pthread) {
+    auto *blocks = reinterpret_cast<void **>(pthread + l.pd.specific);
+    for (std::size_t i = 1; i < specific_blocks; ++i) {
         std::free(blocks[i]);
         blocks[i] = nullptr;
     }
@@ -226,8 +221,8 @@ void free_key_blocks(const layout &l, char *self) {
 
 // What glibc's __res_thread_freeres does (resolv/res-close.c): close the
 // thread's resolver sockets and free its name-server addresses.
-void close_resolver(const layout &l, char *self) {
-    auto *res = reinterpret_cast<res_state>(self + l.pd.res);
+void close_resolver(const layout &l, char *pthread) {
+    auto *res = reinterpret_cast<res_state>(pthread + l.pd.res);
     if (res->nscount == 0) return;
     res_nclose(res);
     res->options = 0;
@@ -236,13 +231,13 @@ void close_resolver(const layout &l, char *self) {
 }  // namespace
 
 void finish_in_child(const layout &l, std::uintptr_t tp) noexcept {
-    char *self = l.pthread_of(tp);
+    char *pthread = l.pthread_of(tp);
     l.call_tls_dtors();
-    if (has_key_values(l, self)) {
+    if (has_key_values(l, pthread)) {
         run_key_destructors(l);
-        free_key_blocks(l, self);
+        free_key_blocks(l, pthread);
     }
-    close_resolver(l, self);
+    close_resolver(l, pthread);
     // A pending dlerror() message is malloc'd per thread; the second call
     // frees what the first returned (dlfcn/dlerror.c).
     while (dlerror() != nullptr) {
@@ -268,29 +263,29 @@ void mark_detached(const layout &l, std::uintptr_t tp) noexcept {
 }
 
 void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
-    char *self = l.pthread_of(tp);
+    char *pthread = l.pthread_of(tp);
     if (l.pd.exiting != 0) {
-        // As start_thread does, under exit_lock (glibc's lll_lock: 0 free,
-        // 1 taken, 2 taken with waiters; a private futex): from here
-        // pthread_kill answers 0 and sends nothing, as for an exited pthread.
-        int *lock = &field<int>(self, l.pd.exit_lock);
-        int expected = 0;
-        if (!__atomic_compare_exchange_n(lock, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            while (__atomic_exchange_n(lock, 2, __ATOMIC_ACQUIRE) != 0)
-                arch::syscall(SYS_futex, reinterpret_cast<long>(lock), FUTEX_WAIT_PRIVATE, 2, 0);
-        field<bool>(self, l.pd.exiting) = true;
-        if (__atomic_exchange_n(lock, 0, __ATOMIC_RELEASE) == 2)
-            arch::syscall(SYS_futex, reinterpret_cast<long>(lock), FUTEX_WAKE_PRIVATE, 1);
+        // As start_thread does, under exit_lock (glibc's low-level lock): from
+        // here pthread_kill answers 0 and sends nothing, as for an exited pthread.
+        namespace lll = low_level_lock;
+        int *lock = &field<int>(pthread, l.pd.exit_lock);
+        int expected = lll::free;
+        if (!__atomic_compare_exchange_n(lock, &expected, lll::taken, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            while (__atomic_exchange_n(lock, lll::contended, __ATOMIC_ACQUIRE) != lll::free)
+                futex::wait(lock, lll::contended);
+        field<bool>(pthread, l.pd.exiting) = true;
+        if (__atomic_exchange_n(lock, lll::free, __ATOMIC_RELEASE) == lll::contended) futex::wake(lock, 1);
     }
-    if (l.pd.join_is_state) __atomic_store_n(&field<unsigned>(self, l.pd.join_field), 0u, __ATOMIC_RELEASE);
+    if (l.pd.join_is_state)
+        __atomic_store_n(&field<joinstate>(pthread, l.pd.join_field), joinstate::exited, __ATOMIC_RELEASE);
 }
 
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {
-    void *rseq = at_tp(tp, l.rseq_offset);
-    if (l.rseq_length != 0 && field<int>(rseq, rseq_cpu_id) >= 0)
-        arch::syscall(SYS_rseq, reinterpret_cast<long>(rseq), static_cast<long>(l.rseq_length),
-                      1 /* RSEQ_FLAG_UNREGISTER */, arch::rseq_signature);
-    arch::syscall(SYS_set_robust_list, 0, 3 * sizeof(void *));
+    void *area = at_tp(tp, l.rseq_offset);
+    if (l.rseq_length != 0 && field<int>(area, rseq::cpu_id_offset) >= 0)
+        arch::syscall(SYS_rseq, reinterpret_cast<long>(area), static_cast<long>(l.rseq_length),
+                      rseq::unregister_flag, arch::rseq_signature);
+    arch::syscall(SYS_set_robust_list, 0, sizeof(robust_list_head));
 }
 
 void free_dtv(const layout &, std::uintptr_t tp) noexcept {
