@@ -8,6 +8,7 @@
 #include <cstring>
 #include <new>
 #include <system_error>
+#include <type_traits>
 
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
@@ -16,18 +17,36 @@ namespace {
 
 using clonert::thread_attributes;
 
+// What a clonert_create thread runs: the routine, its argument, and where its
+// return value goes (its own record).
 struct c_start {
     void *(*routine)(void *);
     void *arg;
-    clonert_thread *self;
+    clonert_thread *thread;
 };
 
-void run_c_start(void *payload) {
-    auto *s = static_cast<c_start *>(payload);
-    clonert::set_thread_result(s->self, s->routine(s->arg));
+// clonert_create's arguments, for construct_c_start.
+struct c_request {
+    void *(*routine)(void *);
+    void *arg;
+    clonert_t *out;
+};
+
+void construct_c_start(void *at, clonert_thread *thread, void *context) {
+    const auto *r = static_cast<const c_request *>(context);
+    ::new (at) c_start{r->routine, r->arg, thread};
+    *r->out = thread;  // before the start: a detached thread may be gone at once
 }
 
-void forget_c_start(void *) {}
+void run_c_start(void *payload) {
+    const auto *s = static_cast<const c_start *>(payload);
+    clonert::set_thread_result(s->thread, s->routine(s->arg));
+}
+
+// Trivially destructible: nothing to destroy.
+static_assert(std::is_trivially_destructible_v<c_start>);
+constexpr clonert::detail::thread_payload c_start_payload{sizeof(c_start), alignof(c_start), construct_c_start,
+                                                          run_c_start, nullptr};
 
 // clonert_attr_t holds concrete values from clonert_attr_init on, so this is
 // a copy; the checks are made once, in reserve_thread.
@@ -125,11 +144,8 @@ int clonert_create(clonert_t *thread, const clonert_attr_t *attr, void *(*start_
                    void *arg) {
     if (thread == nullptr || start_routine == nullptr) return EINVAL;
     try {
-        clonert_thread *t = clonert::reserve_thread(to_attributes(attr), sizeof(c_start),
-                                                    alignof(c_start));
-        ::new (clonert::payload_of(t)) c_start{start_routine, arg, t};
-        *thread = t;  // before start: a detached thread may be gone at once
-        clonert::start_thread(t, run_c_start, forget_c_start);
+        c_request request{start_routine, arg, thread};
+        clonert::create_thread(to_attributes(attr), c_start_payload, &request);
         return 0;
     } catch (const std::system_error &e) {
         return e.code().value();

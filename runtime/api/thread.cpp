@@ -44,20 +44,11 @@ thread_attributes to_attributes(const thread_options &o) {
 
 }  // namespace
 
-clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
-                        std::size_t payload_align) {
-    return reserve_thread(options ? to_attributes(*options) : default_attributes(), payload_size,
-                          payload_align);
-}
-
-void *payload(clonert_thread *thread) noexcept { return payload_of(thread); }
-
-pthread_t start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *)) {
-    start_thread(thread, run, destroy);
+pthread_t create(const thread_options *options, const thread_payload &payload, void *context) {
+    clonert_thread *thread =
+        create_thread(options ? to_attributes(*options) : default_attributes(), payload, context);
     return thread_pthread(thread);  // joinable: its record stays until join
 }
-
-void abandon(clonert_thread *thread) noexcept { abandon_thread(thread); }
 
 void join(pthread_t handle) {
     clonert_thread *thread = handle != pthread_t{} ? thread_of_pthread(handle) : nullptr;

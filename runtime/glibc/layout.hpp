@@ -144,6 +144,14 @@ struct layout {
     // interpose/credentials.cpp shares SIGSETXID to reach clonert threads.
     int setxid_signal = 0;
 
+    // Where things are, given a thread's TLS area, thread pointer or struct
+    // pthread: one place for the arithmetic of the picture at the top.
+    std::uintptr_t tp_of_area(const std::byte *tls_area) const noexcept {
+        return reinterpret_cast<std::uintptr_t>(tls_area) + area.tp_offset;
+    }
+    std::uintptr_t tp_of_pthread(const void *pthread) const noexcept {
+        return reinterpret_cast<std::uintptr_t>(pthread) - area.pthread_offset + area.tp_offset;
+    }
     char *pthread_of(std::uintptr_t tp) const noexcept {
         return reinterpret_cast<char *>(tp - area.tp_offset + area.pthread_offset);
     }

@@ -9,6 +9,7 @@
 
 #include "arch.hpp"
 #include "support/fork_safe_lock.hpp"
+#include "support/sleeping_lock.hpp"
 #include "support/trace.hpp"
 
 namespace clonert::glibc {
@@ -70,7 +71,7 @@ int collect_module(dl_phdr_info *info, std::size_t, void *arg) {
 // clonert thread is inside dl_iterate_phdr when it happens. (Other callers,
 // such as the unwinder, are not covered: the same hang awaits them with
 // pthreads.)
-spin_lock loader_scan;
+sleeping_lock loader_scan;  // held across dl_iterate_phdr and an allocation
 const int loader_scan_forks = hold_across_fork<loader_scan>();
 
 // The table in use. The old ones stay allocated: another thread may still be
@@ -112,7 +113,7 @@ void fill_new_static_blocks(const module_table &before, const module_table &now,
 }
 
 const module_table &static_tls_modules(const layout &l) {
-    std::lock_guard<spin_lock> hold(loader_scan);  // also one rescan at a time
+    std::lock_guard<sleeping_lock> hold(loader_scan);  // also one rescan at a time
     const module_table *now = table.load(std::memory_order_acquire);
     if (now != nullptr) {
         unsigned long long counts[2] = {0, 0};

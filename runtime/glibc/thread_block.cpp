@@ -130,7 +130,7 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
         std::memset(area, 0, l.area.size);
         state = area_state::zeroed;
     }
-    const std::uintptr_t tp = reinterpret_cast<std::uintptr_t>(area) + l.area.tp_offset;
+    const std::uintptr_t tp = l.tp_of_area(area);
     char *pthread = l.pthread_of(tp);
     if (state == area_state::reused) std::memset(pthread, 0, l.pd.size);
     fill_static_blocks(l, mods, tp, state, dtv);

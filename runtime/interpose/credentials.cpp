@@ -33,7 +33,6 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <grp.h>
-#include <linux/futex.h>
 #include <mutex>
 #include <pthread.h>
 #include <sched.h>
@@ -45,6 +44,8 @@
 #include "arch.hpp"
 #include "glibc/layout.hpp"
 #include "support/fork_safe_lock.hpp"
+#include "support/futex.hpp"
+#include "support/sleeping_lock.hpp"
 #include "support/trace.hpp"
 #include "thread/registry.hpp"
 
@@ -81,7 +82,7 @@ struct credential_change {
 
 credential_change the_change;
 // A fork while another thread broadcasts must not leave the child's copy held.
-spin_lock broadcast_lock;
+sleeping_lock broadcast_lock;  // held while the broadcast waits for every thread
 const int broadcast_forks = hold_across_fork<broadcast_lock>();
 kernel_sigaction glibc_action;  // what glibc installed for SIGSETXID
 bool installed = false;
@@ -120,7 +121,7 @@ void on_setxid_signal(int sig, siginfo_t *info, void *context) {
                 continue;
             the_change.acks[i].state.store(adopt(the_change), std::memory_order_release);
             the_change.acked.fetch_add(1, std::memory_order_release);
-            raw(SYS_futex, reinterpret_cast<long>(&the_change.acked), FUTEX_WAKE_PRIVATE, 1);
+            futex::wake(&the_change.acked, 1);
         }
         return;
     }
@@ -207,8 +208,7 @@ void run_round(std::vector<task_ack> &acks, int sig) {
         if (all_done) break;
         const unsigned seen = the_change.acked.load(std::memory_order_acquire);
         timespec interval{0, 10 * 1000 * 1000};  // re-check every 10 ms, re-send every 100 ms
-        raw(SYS_futex, reinterpret_cast<long>(&the_change.acked), FUTEX_WAIT_PRIVATE, seen,
-            reinterpret_cast<long>(&interval));
+        futex::wait_for(&the_change.acked, static_cast<int>(seen), interval);
     }
     the_change.acks = nullptr;
     the_change.ack_count = 0;
@@ -266,7 +266,7 @@ int change_credentials(const char *name, Args... args) {
     } catch (...) {
         return real(args...);  // no clonert thread can exist
     }
-    std::lock_guard<spin_lock> hold(broadcast_lock);
+    std::lock_guard<sleeping_lock> hold(broadcast_lock);
     install_handler(layout->setxid_signal);
     const int result = real(args...);
     if (result == 0) {

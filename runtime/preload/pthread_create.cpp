@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <sys/syscall.h>
 #include <system_error>
+#include <type_traits>
 #include <unistd.h>
 
 #include "clonert/clonert.h"
@@ -161,10 +162,30 @@ struct sched_report {
 struct start_request {
     void *(*routine)(void *);
     void *arg;
-    clonert_thread *self;
+    clonert_thread *thread;
     thread_extras extras;
     sched_report *report;  // set when extras.explicit_sched
 };
+
+// pthread_create's arguments, for construct_request.
+struct create_request {
+    void *(*routine)(void *);
+    void *arg;
+    const thread_extras &extras;
+    sched_report *report;
+    pthread_t *out;
+    bool counted = false;  // the thread was counted as starting (stats)
+};
+
+void construct_request(void *at, clonert_thread *thread, void *context) {
+    auto *c = static_cast<create_request *>(context);
+    ::new (at) start_request{c->routine, c->arg, thread, c->extras, c->report};
+    // Before the thread starts, as glibc's does (nptl/pthread_create.c):
+    // a program may hand the new thread &its_handle and read it there at once.
+    *c->out = clonert::thread_pthread(thread);
+    clonert::preload::count_thread_starting();
+    c->counted = true;
+}
 
 void post_report(sched_report *report, int error) {
     report->error = error;
@@ -192,10 +213,13 @@ void run_request(void *payload) {
         post_report(r->report, err);
         if (err != 0) return;
     }
-    clonert::set_thread_result(r->self, r->routine(r->arg));
+    clonert::set_thread_result(r->thread, r->routine(r->arg));
 }
 
-void forget_request(void *) {}
+// Trivially destructible: nothing to destroy.
+static_assert(std::is_trivially_destructible_v<start_request>);
+constexpr clonert::detail::thread_payload request_payload{sizeof(start_request), alignof(start_request),
+                                                          construct_request, run_request, nullptr};
 
 void wait_for_report(sched_report &report) { report.done.wait(); }
 
@@ -203,16 +227,12 @@ void wait_for_report(sched_report &report) { report.done.wait(); }
 int create_clonert_thread(pthread_t *thread, const clonert::thread_attributes &a, const thread_extras &x,
                           void *(*routine)(void *), void *arg) {
     sched_report report;
-    clonert_thread *t = clonert::reserve_thread(a, sizeof(start_request), alignof(start_request));
-    ::new (clonert::payload_of(t)) start_request{routine, arg, t, x, x.explicit_sched ? &report : nullptr};
-    // Before the thread starts, as glibc's does (nptl/pthread_create.c):
-    // a program may hand the new thread &its_handle and read it there at once.
-    *thread = clonert::thread_pthread(t);
-    clonert::preload::count_thread_starting();
+    create_request request{routine, arg, x, x.explicit_sched ? &report : nullptr, thread};
+    clonert_thread *t;
     try {
-        clonert::start_thread(t, run_request, forget_request);
+        t = clonert::create_thread(a, request_payload, &request);
     } catch (...) {
-        clonert::preload::count_thread_not_started();
+        if (request.counted) clonert::preload::count_thread_not_started();
         throw;
     }
     if (x.explicit_sched) {

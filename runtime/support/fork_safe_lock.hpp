@@ -11,14 +11,14 @@
 
 #include <pthread.h>
 
-#include "support/spin_lock.hpp"
 
 namespace clonert {
 
-// Call once, at namespace scope, after the lock is constructed:
-//   spin_lock guard;
+// Call once, at namespace scope, after the lock is constructed (any lock with
+// lock() and unlock(): spin_lock, sleeping_lock):
+//   sleeping_lock guard;
 //   const int guard_forks = hold_across_fork<guard>();
-template <spin_lock &lock, void (*in_child)() = nullptr>
+template <auto &lock, void (*in_child)() = nullptr>
 int hold_across_fork() noexcept {
     return pthread_atfork([] { lock.lock(); }, [] { lock.unlock(); },
                           [] {

@@ -38,6 +38,14 @@ inline long wait(const void *word, int expected, scope s = scope::process_privat
     return arch::syscall(SYS_futex, detail::address(word), detail::op(FUTEX_WAIT, s), expected, 0);
 }
 
+// As wait(), giving up with -ETIMEDOUT after `interval` (FUTEX_WAIT takes a
+// relative time, on CLOCK_MONOTONIC).
+inline long wait_for(const void *word, int expected, const timespec &interval,
+                     scope s = scope::process_private) noexcept {
+    return arch::syscall(SYS_futex, detail::address(word), detail::op(FUTEX_WAIT, s), expected,
+                         reinterpret_cast<long>(&interval));
+}
+
 // As wait(), giving up with -ETIMEDOUT once `clock` (CLOCK_MONOTONIC or
 // CLOCK_REALTIME) reaches the absolute time `deadline` (FUTEX_WAIT_BITSET
 // takes an absolute time; plain FUTEX_WAIT a relative one).

@@ -1,6 +1,7 @@
-// A lock for critical sections of a few loads and stores (the stack cache,
-// the list of live threads), taken on every thread's creation and end. Cheaper
+// A lock for critical sections of a few loads and stores and nothing else:
+// no system call, no allocation, no wait (the stack cache's table). Cheaper
 // than a mutex when uncontended, and it yields rather than spins for long.
+// A section that may wait or allocate takes a sleeping_lock instead.
 // No signal handler may take it.
 #pragma once
 

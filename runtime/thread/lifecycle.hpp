@@ -10,26 +10,23 @@
 #include <pthread.h>
 #include <sys/types.h>
 
+#include "clonert/bits/thread_payload.hpp"
 #include "clonert/clonert.h"
 #include "thread/attributes.hpp"
 
 namespace clonert {
 
-// Step 1: memory for a thread, its record, and `payload_size` bytes for the
-// caller to construct what the thread will run. `attributes` are resolved
-// (attributes.hpp); they are checked here. Throws std::system_error.
-clonert_thread *reserve_thread(const thread_attributes &attributes, std::size_t payload_size,
-                               std::size_t payload_align);
-void *payload_of(clonert_thread *thread) noexcept;
-
-// Step 2: start it. The thread runs run(payload); `run` must also destroy
-// the payload. If the thread cannot be started, destroy(payload) is called,
-// the memory is given back, and std::system_error is thrown.
-void start_thread(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *));
-
-// Gives back a reserved thread that was never started (its payload's
-// construction threw).
-void abandon_thread(clonert_thread *thread) noexcept;
+// Creates a thread: reserves its memory and lays out its TLS, has
+// payload.construct(at, record, context) build what it will run in its own
+// memory, and starts it running payload.run(payload). The one create path of
+// every face (api/c_api.cpp, api/thread.cpp for clonert::thread and jthread,
+// preload/pthread_create.cpp). `attributes` are resolved (attributes.hpp) and
+// checked here. On any failure nothing is left behind -- no mapping, no
+// thread, no record -- and std::system_error is thrown (or what construct
+// threw). Returns the new thread's record; for a detached thread it may
+// already be gone.
+clonert_thread *create_thread(const thread_attributes &attributes, const detail::thread_payload &payload,
+                              void *context);
 
 // Waits for the thread to end and gives back its memory. Returns 0, EDEADLK
 // (the thread is the caller), or EINVAL (the thread is detached).

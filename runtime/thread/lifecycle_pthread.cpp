@@ -8,6 +8,7 @@
 
 #include "thread/lifecycle.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -99,55 +100,50 @@ void make_attr(const thread_attributes &a, pthread_attr_t &attr) {
     }
 }
 
-// Attributes travel from reserve to start in the heap block, after the record.
-struct reserved_block {
-    clonert_thread record;
-    thread_attributes attributes;
-};
-
 }  // namespace
 
-clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
-                               std::size_t payload_align) {
+clonert_thread *create_thread(const thread_attributes &a, const detail::thread_payload &payload, void *context) {
     const errno_kept callers_errno;
     check_attributes(a, 0);  // glibc finds room for its TLS area itself
-    const std::size_t align = payload_align < alignof(reserved_block) ? alignof(reserved_block)
-                                                                      : payload_align;
-    const std::size_t header = (sizeof(reserved_block) + align - 1) / align * align;
-    const std::size_t total = (header + payload_size + align - 1) / align * align;
+    // The record and the payload share one heap block.
+    const std::size_t align = std::max(payload.align, alignof(clonert_thread));
+    const std::size_t header = (sizeof(clonert_thread) + align - 1) / align * align;
+    const std::size_t total = (header + payload.size + align - 1) / align * align;
     void *block = std::aligned_alloc(align, total);
     if (block == nullptr) fail(EAGAIN, "pthread backend: no memory for the thread's record");
-    auto *r = ::new (block) reserved_block;
-    r->record.state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
-    r->record.tid.store(0, std::memory_order_relaxed);
-    r->record.result = nullptr;
-    r->record.payload = static_cast<char *>(block) + header;
-    std::memcpy(r->record.name, a.name, sizeof r->record.name);
-    r->record.name[sizeof r->record.name - 1] = '\0';
-    r->attributes = a;
-    return &r->record;
-}
-
-void *payload_of(clonert_thread *t) noexcept { return t->payload; }
-
-void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
-    const errno_kept callers_errno;
-    t->run = run;
-    pthread_attr_t attr;
+    auto *t = ::new (block) clonert_thread;
+    t->state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
+    t->tid.store(0, std::memory_order_relaxed);
+    t->run = payload.run;
+    t->result = nullptr;
+    t->payload = static_cast<char *>(block) + header;
+    std::memcpy(t->name, a.name, sizeof t->name);
+    t->name[sizeof t->name - 1] = '\0';
+    // The one teardown of a creation that did not start: the payload (if
+    // constructed), then the block.
+    auto abandon = [&](bool constructed) {
+        if (constructed && payload.destroy != nullptr) payload.destroy(t->payload);
+        std::free(block);
+    };
     try {
-        make_attr(reinterpret_cast<reserved_block *>(t)->attributes, attr);
+        payload.construct(t->payload, t, context);
     } catch (...) {
-        destroy(t->payload);
-        std::free(t);
+        abandon(false);
         throw;
     }
-    const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
+    pthread_attr_t attr;
+    try {
+        make_attr(a, attr);
+    } catch (...) {
+        abandon(true);
+        throw;
+    }
+    const bool detached_at_start = a.detached;
     pthread_t handle;  // the thread stores it in t->handle itself
     const int err = pthread_create(&handle, &attr, thread_entry, t);
     pthread_attr_destroy(&attr);
     if (err != 0) {
-        destroy(t->payload);
-        std::free(t);
+        abandon(true);
         fail(err, std::string("pthread backend: pthread_create failed: ") + std::strerror(err));
     }
     if (!detached_at_start) {
@@ -160,9 +156,8 @@ void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *
         const std::lock_guard hold(joinable_lock);
         joinable_threads()[t->handle] = t;
     }
+    return t;
 }
-
-void abandon_thread(clonert_thread *t) noexcept { std::free(t); }
 
 int join_thread(clonert_thread *t, void **result) noexcept {
     const errno_kept callers_errno;

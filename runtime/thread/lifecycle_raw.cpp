@@ -1,18 +1,40 @@
-// A thread's life, read top to bottom: reserve memory and lay out its TLS,
-// start it with clone, run it, end it, and join or detach it.
+// A thread's life, read top to bottom: reserve memory and lay out its image
+// and TLS, construct its payload, start it with clone, run it, end it, and
+// join or detach it.
 //
 // The parent does everything it can before clone (the mapping, the TLS
 // blocks, the control block, the DTV). The child does only what only the
 // child can: register its robust-mutex list and rseq area with the kernel,
 // select the global locale, apply its name and CPU affinity.
 //
-// One thread's memory, from thread/memory.cpp, with what this file puts in it:
+// Where everything lies in one thread's memory: thread/image.hpp.
 //
-//   low                                                                 high
-//   [ guard | stack (grows down) ... | payload | record | TLS area        ]
-//                                    ^ stack top        ^ memory.top: glibc's
-//                                                         struct pthread and
-//                                                         static TLS (glibc/)
+// Who owns the record (and the memory it lies in) when
+// ----------------------------------------------------
+// The record has one owner at a time; `state` and the join word are how
+// ownership passes. (glibc's nptl/pthread_create.c, "CONCURRENCY NOTES", is
+// the model.)
+//
+//   creator  From create_thread's reservation until clone returns. If
+//            anything fails before the thread runs, the creator tears it all
+//            down through reclaim(), the same teardown a join ends with. After
+//            clone it keeps the record only while the thread waits at its
+//            start gate (a thread given a CPU set); otherwise a thread made
+//            detached may already have given its memory away.
+//   thread   Reads its record from its first instruction and writes its
+//            result. At its end it swaps state: joinable -> finished hands the
+//            record to whoever joins; if it finds `detached`, it owns the
+//            record and gives its own memory back (to the cache, or unmaps it
+//            and exits without touching it again).
+//   joiner   The holder of a joinable handle may read the record at any time
+//            (tid, pthread_t). join waits until the kernel has cleared the
+//            join word -- the thread can no longer touch its stack -- and
+//            then owns everything: reclaim() gives the memory back.
+//   detacher Swaps joinable -> detached: the thread will reclaim. If the
+//            thread had already finished, the detacher reclaims, as a joiner.
+//   cache    Owns an ended thread's memory, record and image included
+//            (thread/memory.cpp), and hands it to a new creation only once
+//            the join word of the image in it reads 0.
 
 #include "thread/lifecycle.hpp"
 
@@ -38,37 +60,41 @@
 #include "support/futex.hpp"
 #include "support/trace.hpp"
 #include "thread/by_pthread.hpp"
+#include "thread/image.hpp"
 #include "thread/memory.hpp"
 #include "thread/registry.hpp"
 
 // The record of one thread, in the thread's own memory, just below its TLS
-// area, followed by the payload: the function and arguments the thread will
-// run, constructed there by the caller. So creating a thread allocates
-// nothing but its DTV when its memory comes from the cache.
+// area, followed (below) by the payload: what the thread will run,
+// constructed there by the creator. So creating a thread allocates nothing
+// but its DTV when its memory comes from the cache.
 struct clonert_thread {
+    // How far creation got, for the one teardown (reclaim).
+    enum class stage : unsigned char { reserved, laid_out, started };
     // joinable -> finished (the thread ended; its joiner reclaims the memory)
     // joinable -> detached (the thread reclaims its own memory when it ends)
     std::atomic<int> state;
+    stage progress;
     const clonert::glibc::layout *layout;
-    clonert::thread_memory memory;
-    std::uintptr_t tp;            // the thread pointer the child has
-    pid_t tid;
-    pthread_t self;               // stand-ins only (current_thread): the thread's pthread_t
+    clonert::thread_image image;
+    pid_t tid;  // the creator's copy, for a joinable thread: the kernel clears the join word at exit
     void (*run)(void *);
-    void *payload;
     void *result;
     char name[16];
     bool has_affinity;
     cpu_set_t affinity;
     clonert::futex::one_shot_gate start_gate;  // a thread with a CPU set waits here
     const clonert::glibc::module_table *static_tls;  // the modules its TLS was laid out for
-    clonert::registry_entry listed;
+    clonert::registry_entry registry;
+    // Stand-ins only (current_thread, for a thread clonert did not make).
+    pthread_t stand_in_pthread;
 };
 
 namespace clonert {
 namespace {
 
 enum : int { joinable = 0, finished = 1, detached = 2 };
+using stage = clonert_thread::stage;
 
 // The flags every clonert thread is made with (clone(2)): share the address
 // space, filesystem information, file descriptors and signal handlers, be a
@@ -82,28 +108,55 @@ constexpr unsigned long thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE
 
 thread_local clonert_thread *current = nullptr;
 
-pid_t *join_word(const clonert_thread *t) { return t->layout->tid_word(t->tp); }
+// --- The image: where everything of a thread lies ---------------------------------------
+
+// The record just below the TLS area (the picture in thread/image.hpp).
+clonert_thread *record_below(const glibc::layout &l, std::uintptr_t tp) {
+    const std::uintptr_t area = tp - l.area.tp_offset;
+    return reinterpret_cast<clonert_thread *>(align_down(area - sizeof(clonert_thread), alignof(clonert_thread)));
+}
+
+// What the top of a thread's stack must hold besides the TLS area: the
+// record and the payload, with the alignment each may cost.
+std::size_t below_tls(const detail::thread_payload &p) {
+    return sizeof(clonert_thread) + alignof(clonert_thread) + p.size + std::max<std::size_t>(p.align, 16);
+}
+
+thread_image lay_out_image(const glibc::layout &l, const thread_memory &memory,
+                           const detail::thread_payload &p) {
+    thread_image image;
+    image.memory = memory;
+    image.tp = l.tp_of_area(memory.top_reserve);
+    image.pthread = l.pthread_of(image.tp);
+    image.join_word = l.tid_word(image.tp);
+    image.record = record_below(l, image.tp);
+    const std::size_t align = std::max<std::size_t>(p.align, 16);  // the stack's top: 16 bytes on both ABIs
+    image.payload = reinterpret_cast<void *>(align_down(reinterpret_cast<std::uintptr_t>(image.record) - p.size, align));
+    return image;
+}
+
+// --- The one teardown ------------------------------------------------------------------
 
 // The kernel clears the word and wakes it with a *shared* futex wake
 // (kernel/fork.c, mm_release): a FUTEX_WAIT_PRIVATE waiter would never wake.
 void wait_until_gone(const clonert_thread *t) {
-    pid_t *word = join_word(t);
+    pid_t *word = t->image.join_word;
     for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;)
         futex::wait(word, tid, futex::scope::shared);
 }
 
-// What join, a late detach and a failed start share: wait until the kernel
-// has cleared the join word, unlist the thread, free its DTV, give back its
-// memory (t lives in it: copy what is needed first).
+// What join, a late detach and every failed creation end with: wait until the
+// kernel has cleared the join word (if the thread ever ran), unlist it, free
+// its DTV (if it got one), give back its memory. t lives in that memory: the
+// cache keeps a pointer to t->image, and nothing reads t after.
 void reclaim(clonert_thread *t) noexcept {
-    wait_until_gone(t);
-    unregister_thread(&t->listed);
-    glibc::free_dtv(*t->layout, t->tp);
-    const thread_memory memory = t->memory;
-    release_thread_memory(memory);
+    if (t->progress == stage::started) wait_until_gone(t);
+    unregister_thread(&t->registry);
+    if (t->progress != stage::reserved) glibc::free_dtv(*t->layout, t->image.tp);
+    release_thread_memory(t->image);
 }
 
-// --- In the new thread ------------------------------------------------------
+// --- In the new thread ------------------------------------------------------------------
 
 void block_all_signals() {
     sigset_t all;
@@ -114,28 +167,28 @@ void block_all_signals() {
 // A detached thread gives back its own memory. No signal handler may run
 // from here on: the DTV is freed, and the stack may be about to disappear.
 void end_detached(clonert_thread *t) {
-    const thread_memory memory = t->memory;
+    const thread_image &image = t->image;
     const glibc::layout &layout = *t->layout;
-    const std::uintptr_t tp = t->tp;
     block_all_signals();
-    glibc::free_dtv(layout, tp);
-    if (cache_own_memory(memory)) {
+    glibc::free_dtv(layout, image.tp);
+    if (cache_own_memory(image)) {
         CLONERT_TRACE("exit: detached thread leaves its memory to the cache");
         return;  // reusable once the kernel clears the join word, after exit
     }
+    const thread_memory memory = image.memory;
     if (memory.caller_owned) return;
     // It must unmap the stack it runs on: rseq and the robust list point into
     // it, and the kernel would clear the join word in memory that may belong
     // to someone else by then.
-    glibc::unregister_in_child(layout, tp);
+    glibc::unregister_in_child(layout, image.tp);
     arch::syscall(SYS_set_tid_address, 0);
     CLONERT_TRACE("exit: detached thread unmaps its own %zu bytes", memory.size);
     clonert_unmap_and_exit(memory.base, memory.size);
 }
 
 void end_thread(clonert_thread *t) {
-    unregister_thread(&t->listed);
-    glibc::mark_exited(*t->layout, t->tp);
+    unregister_thread(&t->registry);
+    glibc::mark_exited(*t->layout, t->image.tp);
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel)) {
         CLONERT_TRACE("exit: joinable thread ends; the kernel clears its join word");
@@ -160,8 +213,8 @@ void leave_thread_count(const glibc::layout &layout) {
 
 int thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
-    glibc::start_in_child(*t->layout, t->tp);
-    thread_started(&t->listed);
+    glibc::start_in_child(*t->layout, t->image.tp);
+    thread_started(&t->registry);
     current = t;
     if (t->has_affinity && !pass_start_gate(t)) return 0;  // the creator reclaims it all
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
@@ -170,50 +223,81 @@ int thread_entry(void *arg) {
     __pthread_unwind_buf_t unwind;
     if (__sigsetjmp(reinterpret_cast<__jmp_buf_tag *>(static_cast<void *>(unwind.__cancel_jmp_buf)), 0) == 0) {
         glibc::register_unwind_target(&unwind);
-        t->run(t->payload);
+        t->run(t->image.payload);
     } else {
         // pthread_exit's value, or PTHREAD_CANCELED.
-        set_thread_result(t, glibc::exit_value(*t->layout, t->tp));
+        set_thread_result(t, glibc::exit_value(*t->layout, t->image.tp));
         CLONERT_TRACE("exit: pthread_exit or cancellation unwound the thread's stack");
     }
-    glibc::finish_in_child(*t->layout, t->tp);  // thread_local and key destructors, on this thread
+    glibc::finish_in_child(*t->layout, t->image.tp);  // thread_local and key destructors, on this thread
     leave_thread_count(*t->layout);
     end_thread(t);
     return 0;  // clone.S makes the raw exit system call
 }
 
-// --- In the creating thread ---------------------------------------------------
+// --- In the creating thread -------------------------------------------------------------
 
-// Where a thread's record is: just below its TLS area (the picture at the top).
-std::uintptr_t record_address(const glibc::layout &layout, std::uintptr_t tp) {
-    return align_down(tp - layout.area.tp_offset - sizeof(clonert_thread), alignof(clonert_thread));
-}
-
-// The record, initialised, at `at`.
-clonert_thread *make_record(void *at, const thread_attributes &a, const glibc::layout &layout,
-                            const thread_memory &memory, std::uintptr_t tp, void *payload,
-                            const glibc::module_table *static_tls) {
-    auto *t = new (at) clonert_thread;
+// The record, initialised, where the image puts it.
+clonert_thread *make_record(const thread_attributes &a, const glibc::layout &layout, const thread_image &image,
+                            void (*run)(void *)) {
+    auto *t = new (image.record) clonert_thread;
     t->state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
+    t->progress = stage::reserved;
     t->layout = &layout;
-    t->memory = memory;
-    t->tp = tp;
+    t->image = image;
     t->tid = 0;
-    t->run = nullptr;
-    t->payload = payload;
+    t->run = run;
     t->result = nullptr;
     std::memcpy(t->name, a.name, sizeof t->name);
     t->name[sizeof t->name - 1] = '\0';
     t->has_affinity = a.has_affinity;
     if (a.has_affinity) t->affinity = a.affinity;
-    t->start_gate.reset();
-    t->listed.join_word = layout.tid_word(tp);
-    t->listed.tp = tp;
-    t->static_tls = static_tls;
+    t->static_tls = nullptr;
+    t->registry.image = &t->image;
+    t->stand_in_pthread = 0;
     return t;
 }
 
-void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
+// Reserves the thread's memory and lays out its image, record and TLS.
+clonert_thread *reserve(const thread_attributes &a, const glibc::layout &layout,
+                        const detail::thread_payload &payload) {
+    check_attributes(a, layout.area.size);
+    // The stack must also hold the record and the payload (with what the
+    // alignment of each may cost) and still leave room to run: checked before
+    // anything is mapped.
+    const std::size_t stack = a.stack != nullptr ? a.stack_length : a.stack_size;
+    if (payload.size > stack || layout.area.size + layout.area.align + below_tls(payload) + minimum_usable_stack > stack)
+        fail(EINVAL, "the thread's arguments (" + std::to_string(payload.size) + " bytes) do not fit on its stack");
+    const thread_memory memory = acquire_thread_memory(a, layout.area.size, layout.area.align);
+    clonert_thread *t = make_record(a, layout, lay_out_image(layout, memory, payload), payload.run);
+    const auto state = memory.caller_owned ? glibc::area_state::unknown
+                       : memory.reused     ? glibc::area_state::reused
+                                           : glibc::area_state::zeroed;
+    // Taken before the TLS is laid out: at worst older than what it is laid
+    // out for, which only means filling a block twice before the thread runs.
+    t->static_tls = glibc::last_static_tls_modules();
+    try {
+        glibc::prepare_thread_block(layout, memory.top_reserve, state,
+                                    {memory.base, memory.size, memory.guard, memory.reported_guard}, a.detached);
+    } catch (const std::bad_alloc &) {
+        reclaim(t);
+        fail(EAGAIN, "no memory for the thread's DTV");
+    }
+    t->progress = stage::laid_out;
+    CLONERT_TRACE("tls: TLS area at %p, thread pointer %#lx", static_cast<void *>(memory.top_reserve),
+                  static_cast<unsigned long>(t->image.tp));
+    return t;
+}
+
+// The creator's half of a start that cannot go on: the payload is destroyed
+// and everything given back.
+void abandon(clonert_thread *t, const detail::thread_payload &payload) noexcept {
+    if (payload.destroy != nullptr) payload.destroy(t->image.payload);
+    reclaim(t);
+}
+
+// Applies the CPU set to the thread waiting at its start gate, then lets it go.
+void apply_affinity(clonert_thread *t, pid_t tid, const detail::thread_payload &payload) {
     if (sched_setaffinity(tid, sizeof t->affinity, &t->affinity) == 0) {
         t->start_gate.open(futex::one_shot_gate::go);  // t is the thread's from here
         return;
@@ -222,95 +306,64 @@ void apply_affinity(clonert_thread *t, pid_t tid, void (*destroy)(void *)) {
     // t is still waiting at the gate: nothing of it can have been freed.
     t->start_gate.open(futex::one_shot_gate::give_up);
     __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
-    destroy(t->payload);
-    reclaim(t);
+    abandon(t, payload);
     fail(err == EINVAL ? EINVAL : EAGAIN,
          std::string("sched_setaffinity of the new thread failed: ") + std::strerror(err));
 }
 
-}  // namespace
-
-clonert_thread *reserve_thread(const thread_attributes &a, std::size_t payload_size,
-                               std::size_t payload_align) {
-    const errno_kept callers_errno;
-    const glibc::layout &layout = glibc::current_layout();
-    check_attributes(a, layout.area.size);
-    thread_memory memory = acquire_thread_memory(a, layout.area.size, layout.area.align);
-
-    // Below the TLS area: the record, then the payload, then the stack.
-    const auto record_at = record_address(layout, reinterpret_cast<std::uintptr_t>(memory.top) +
-                                                      layout.area.tp_offset);
-    const std::size_t align = payload_align < 16 ? 16 : payload_align;
-    const auto payload_at = align_down(record_at - payload_size, align);
-    const auto stack_floor = reinterpret_cast<std::uintptr_t>(memory.base) + memory.guard;
-    if (payload_at < stack_floor + minimum_usable_stack || payload_size > record_at) {
-        release_thread_memory(memory);
-        fail(EINVAL, "the thread's arguments (" + std::to_string(payload_size) +
-                         " bytes) do not fit on its stack");
-    }
-    const auto state = memory.caller_owned ? glibc::area_state::unknown
-                       : memory.reused     ? glibc::area_state::reused
-                                           : glibc::area_state::zeroed;
-    // Taken before the TLS is laid out: at worst older than what it is laid
-    // out for, which only means filling a block twice before the thread runs.
-    const glibc::module_table *static_tls = glibc::last_static_tls_modules();
-    std::uintptr_t tp;
-    try {
-        tp = glibc::prepare_thread_block(layout, memory.top, state,
-                                         {memory.base, memory.size, memory.guard, memory.reported_guard},
-                                         a.detached);
-    } catch (const std::bad_alloc &) {
-        release_thread_memory(memory);
-        fail(EAGAIN, "no memory for the thread's DTV");
-    }
-    memory.join_word = layout.tid_word(tp);
-    CLONERT_TRACE("tls: TLS area at %p, thread pointer %#lx", static_cast<void *>(memory.top),
-                  static_cast<unsigned long>(tp));
-    return make_record(reinterpret_cast<void *>(record_at), a, layout, memory, tp,
-                       reinterpret_cast<void *>(payload_at), static_tls);
-}
-
-void *payload_of(clonert_thread *t) noexcept { return t->payload; }
-
-void start_thread(clonert_thread *t, void (*run)(void *), void (*destroy)(void *)) {
-    const errno_kept callers_errno;
-    t->run = run;
-    void *stack_top = t->payload;  // the stack grows down from below the payload
-    pid_t *word = join_word(t);
+// Starts a laid-out thread with clone.
+void start(clonert_thread *t, const detail::thread_payload &payload) {
+    pid_t *word = t->image.join_word;
+    void *stack_top = t->image.payload;  // the stack grows down from below the payload
     CLONERT_TRACE("clone: flags %#lx (VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|"
                   "CHILD_CLEARTID), stack top %p, tls %#lx, join word %p",
-                  thread_flags, stack_top, static_cast<unsigned long>(t->tp),
-                  static_cast<void *>(word));
+                  thread_flags, stack_top, static_cast<unsigned long>(t->image.tp), static_cast<void *>(word));
     // Once clone returns, a detached thread may already have ended and given
     // its memory (t included) to the cache or back to the kernel: read now
     // what is needed after. A thread with a CPU set waits at its start gate,
     // so t stays valid for apply_affinity().
     const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
     const bool gated = t->has_affinity;
-    register_thread(&t->listed);  // with a TID of 0 until the kernel writes it
+    register_thread(&t->registry);  // with a TID of 0 until the kernel writes it
     // A library with initial-exec TLS dlopened since the TLS was laid out:
     // interpose/dlopen.cpp filled the listed threads' blocks; this one was
     // not listed yet (dlopen holds creation back while it fills them).
     const glibc::module_table *static_tls_now = glibc::last_static_tls_modules();
-    if (static_tls_now != t->static_tls) glibc::fill_new_static_blocks(*t->static_tls, *static_tls_now, t->tp);
+    if (static_tls_now != t->static_tls) glibc::fill_new_static_blocks(*t->static_tls, *static_tls_now, t->image.tp);
     // glibc counts running threads (see leave_thread_count).
     __atomic_add_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
-                                       reinterpret_cast<void *>(t->tp), word);
+                                       reinterpret_cast<void *>(t->image.tp), word);
     if (tid < 0) {
         __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
-        destroy(t->payload);
-        reclaim(t);  // the join word is still 0: no wait
+        abandon(t, payload);
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
     }
-    if (!detached_at_start) t->tid = static_cast<pid_t>(tid);
-    if (gated) apply_affinity(t, static_cast<pid_t>(tid), destroy);
+    // From here a detached thread's record may be gone (see the top).
+    if (!detached_at_start) {
+        t->progress = stage::started;
+        t->tid = static_cast<pid_t>(tid);
+    } else if (gated) {
+        t->progress = stage::started;  // still waiting at its gate: t is valid
+    }
+    if (gated) apply_affinity(t, static_cast<pid_t>(tid), payload);
     CLONERT_TRACE("clone: thread %ld started", tid);
 }
 
-void abandon_thread(clonert_thread *t) noexcept {
+}  // namespace
+
+clonert_thread *create_thread(const thread_attributes &a, const detail::thread_payload &payload, void *context) {
     const errno_kept callers_errno;
-    reclaim(t);
+    const glibc::layout &layout = glibc::current_layout();
+    clonert_thread *t = reserve(a, layout, payload);
+    try {
+        payload.construct(t->image.payload, t, context);
+    } catch (...) {
+        reclaim(t);  // nothing was constructed, nothing started
+        throw;
+    }
+    start(t, payload);
+    return t;
 }
 
 int join_thread(clonert_thread *t, void **result) noexcept {
@@ -330,7 +383,7 @@ int detach_thread(clonert_thread *t) noexcept {
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
     // What pthread_getattr_np reports. Before the exchange: once detached,
     // the thread may end and give its memory away at any moment.
-    glibc::mark_detached(*t->layout, t->tp);
+    glibc::mark_detached(*t->layout, t->image.tp);
     int expected = joinable;
     if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
         return 0;  // the thread will give back its own memory
@@ -343,22 +396,18 @@ void set_thread_result(clonert_thread *t, void *result) noexcept { t->result = r
 
 clonert_thread *thread_of_pthread(pthread_t thread) noexcept {
     const glibc::layout *layout = glibc::layout_if_ready();
-    if (layout == nullptr || thread == pthread_t{} ||
-        !glibc::made_by_clonert(*layout, thread))
-        return nullptr;
-    const auto tp = reinterpret_cast<std::uintptr_t>(thread) + arch::tp_minus_pthread(layout->pd.size);
-    return reinterpret_cast<clonert_thread *>(record_address(*layout, tp));
+    if (layout == nullptr || thread == pthread_t{} || !glibc::made_by_clonert(*layout, thread)) return nullptr;
+    return record_below(*layout, layout->tp_of_pthread(reinterpret_cast<const void *>(thread)));
 }
 
-int join_thread_until(clonert_thread *t, void **result, clockid_t clock,
-                      const timespec *abstime) noexcept {
+int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const timespec *abstime) noexcept {
     if (t == current) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
     if (abstime != nullptr) {
         if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
         if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
     }
-    pid_t *word = join_word(t);
+    pid_t *word = t->image.join_word;
     for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
         if (abstime == nullptr) return EBUSY;
         // Shared, like every wait on the join word (see wait_until_gone).
@@ -375,7 +424,7 @@ clonert_thread *current_thread() noexcept {
     static thread_local clonert_thread stand_in;
     if (stand_in.tid == 0) {
         stand_in.state.store(detached, std::memory_order_relaxed);
-        stand_in.self = pthread_self();
+        stand_in.stand_in_pthread = pthread_self();
         stand_in.tid = glibc::current_tid();
     }
     return &stand_in;
@@ -386,12 +435,12 @@ pid_t current_tid() noexcept { return glibc::current_tid(); }
 pid_t thread_tid(const clonert_thread *t) noexcept {
     // The kernel wrote it before clone returned (CLONE_PARENT_SETTID); it
     // reads 0 once the thread has exited.
-    return t->tid != 0 ? t->tid : __atomic_load_n(join_word(t), __ATOMIC_ACQUIRE);
+    return t->tid != 0 ? t->tid : __atomic_load_n(t->image.join_word, __ATOMIC_ACQUIRE);
 }
 
 pthread_t thread_pthread(const clonert_thread *t) noexcept {
-    if (t->layout == nullptr) return t->self;  // the stand-in of a thread clonert did not make
-    return reinterpret_cast<pthread_t>(t->layout->pthread_of(t->tp));
+    if (t->layout == nullptr) return t->stand_in_pthread;  // a thread clonert did not make
+    return reinterpret_cast<pthread_t>(t->image.pthread);
 }
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }

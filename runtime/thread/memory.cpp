@@ -13,6 +13,7 @@
 #include "support/align.hpp"
 #include "support/errors.hpp"
 #include "support/fork_safe_lock.hpp"
+#include "support/spin_lock.hpp"
 #include "support/trace.hpp"
 #include "thread/counters.hpp"
 
@@ -30,39 +31,40 @@ struct stack_cache {
     // At most this many mappings are evicted at once (and unmapped after the
     // lock is dropped), from an array on the caller's stack.
     static constexpr std::size_t eviction_batch = 8;
+    // The image lies in the cached mapping itself: valid while cached.
     struct entry {
-        std::byte *base;
-        std::size_t size, guard;
-        const pid_t *join_word;
+        const thread_image *image;
+        const thread_memory &memory() const { return image->memory; }
     };
     entry entries[slots];
     std::size_t count = 0;
     std::size_t bytes = 0;
     std::size_t limit = 64u << 20;  // glibc keeps 40 MiB; a few default stacks either way
 
-    // A mapping no thread ran on (its creation failed first) has no join word.
-    static bool gone(const entry &e) {
-        return e.join_word == nullptr || __atomic_load_n(e.join_word, __ATOMIC_ACQUIRE) == 0;
-    }
+    // 0 once the kernel has cleared it, and in a mapping no thread ran on
+    // (its creation failed before clone: the word was never written).
+    static bool gone(const entry &e) { return __atomic_load_n(e.image->join_word, __ATOMIC_ACQUIRE) == 0; }
     bool has_room(std::size_t size) const { return count < slots && bytes + size <= limit; }
 
-    void push(const thread_memory &m) {
-        entries[count++] = {m.base, m.size, m.guard, m.join_word};
-        bytes += m.size;
+    void push(const thread_image &image) {
+        entries[count++] = {&image};
+        bytes += image.memory.size;
     }
 
-    entry take(std::size_t i) {
-        entry e = entries[i];
+    // Takes entry i out; returns its memory (copied: the image in it may be
+    // overwritten as soon as the memory is reused or unmapped).
+    thread_memory take(std::size_t i) {
+        const thread_memory m = entries[i].memory();
         for (std::size_t j = i + 1; j < count; ++j) entries[j - 1] = entries[j];
         --count;
-        bytes -= e.size;
-        return e;
+        bytes -= m.size;
+        return m;
     }
 
     // Takes out, oldest first, up to eviction_batch mappings of threads that
     // are gone, until `fits` holds; returns how many it put in `out`.
     template <class Fits>
-    std::size_t evict_until(Fits fits, entry *out) {
+    std::size_t evict_until(Fits fits, thread_memory *out) {
         std::size_t n = 0;
         for (std::size_t i = 0; !fits() && i < count && n < eviction_batch;) {
             if (gone(entries[i])) out[n++] = take(i);
@@ -76,9 +78,7 @@ struct stack_cache {
     // join word the kernel will never clear here (that thread does not exist
     // in the child). No thread but the forking one exists: all are free.
     void after_fork() {
-        for (std::size_t i = 0; i < count; ++i)
-            if (entries[i].join_word != nullptr)
-                __atomic_store_n(const_cast<pid_t *>(entries[i].join_word), 0, __ATOMIC_RELEASE);
+        for (std::size_t i = 0; i < count; ++i) __atomic_store_n(entries[i].image->join_word, 0, __ATOMIC_RELEASE);
     }
 };
 
@@ -87,7 +87,7 @@ stack_cache cache;  // constant-initialised: usable before any constructor runs
 void cache_after_fork() { cache.after_fork(); }
 const int cache_forks = hold_across_fork<cache_lock, cache_after_fork>();
 
-void unmap(const stack_cache::entry *evicted, std::size_t n) noexcept {
+void unmap(const thread_memory *evicted, std::size_t n) noexcept {
     for (std::size_t i = 0; i < n; ++i) munmap(evicted[i].base, evicted[i].size);
 }
 
@@ -97,8 +97,8 @@ bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
     // the CPU's caches.
     for (std::size_t i = cache.count; i-- > 0;) {
         const auto &e = cache.entries[i];
-        if (e.size == size && e.guard == guard && stack_cache::gone(e)) {
-            const auto taken = cache.take(i);
+        if (e.memory().size == size && e.memory().guard == guard && stack_cache::gone(e)) {
+            const thread_memory taken = cache.take(i);
             out.base = taken.base;
             out.size = taken.size;
             out.guard = taken.guard;
@@ -134,16 +134,17 @@ void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
 // away every thread of another size, each of which would then leave its
 // malloc state behind. Unmaps what it evicted. Returns false if m does not
 // fit even so.
-bool cache_with_eviction(const thread_memory &m) noexcept {
-    stack_cache::entry evicted[stack_cache::eviction_batch];  // filled as needed
+bool cache_with_eviction(const thread_image &image) noexcept {
+    thread_memory evicted[stack_cache::eviction_batch];  // filled as needed
     std::size_t n = 0;
     bool cached = false;
+    const std::size_t size = image.memory.size;
     {
         std::lock_guard<spin_lock> hold(cache_lock);
-        if (m.size <= cache.limit) {
-            n = cache.evict_until([&] { return cache.has_room(m.size); }, evicted);
-            cached = cache.has_room(m.size);
-            if (cached) cache.push(m);
+        if (size <= cache.limit) {
+            n = cache.evict_until([&] { return cache.has_room(size); }, evicted);
+            cached = cache.has_room(size);
+            if (cached) cache.push(image);
         }
     }
     unmap(evicted, n);
@@ -172,20 +173,25 @@ thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_
             map_fresh(size, guard, m);
     }
     const auto end = reinterpret_cast<std::uintptr_t>(m.base + m.size);
-    m.top = reinterpret_cast<std::byte *>(align_down(end - top_size, top_align));
+    m.top_reserve = reinterpret_cast<std::byte *>(align_down(end - top_size, top_align));
     CLONERT_TRACE("memory: %s %zu bytes at %p (guard %zu), top reserve at %p",
                   m.caller_owned ? "caller's stack," : m.reused ? "cached mapping," : "new mapping,",
-                  m.size, static_cast<void *>(m.base), m.guard, static_cast<void *>(m.top));
+                  m.size, static_cast<void *>(m.base), m.guard, static_cast<void *>(m.top_reserve));
     return m;
 }
 
-void release_thread_memory(const thread_memory &m) noexcept {
+void release_thread_memory(const thread_image &image) noexcept {
+    const thread_memory m = image.memory;  // the image goes with its memory
     if (m.caller_owned) return;
-    if (!cache_with_eviction(m)) munmap(m.base, m.size);
+    if (!cache_with_eviction(image)) munmap(m.base, m.size);
 }
 
-bool cache_own_memory(const thread_memory &m) noexcept {
-    return !m.caller_owned && cache_with_eviction(m);
+bool cache_own_memory(const thread_image &image) noexcept {
+    return !image.memory.caller_owned && cache_with_eviction(image);
+}
+
+void unmap_thread_memory(const thread_memory &m) noexcept {
+    if (!m.caller_owned) munmap(m.base, m.size);
 }
 
 std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
@@ -197,7 +203,7 @@ std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
     }
     // Unmap what no longer fits, a few at a time (never with the lock held).
     for (;;) {
-        stack_cache::entry evicted[stack_cache::eviction_batch];
+        thread_memory evicted[stack_cache::eviction_batch];
         std::size_t n;
         {
             std::lock_guard<spin_lock> hold(cache_lock);

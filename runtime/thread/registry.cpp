@@ -1,23 +1,25 @@
 // The registry of live threads (see registry.hpp): a circular list under a
-// spin lock (every critical section is a few pointer updates, and no signal
-// handler takes it), and a futex word for the creation hold.
+// sleeping lock (most sections are a few pointer updates, but a listing
+// copies the list into a vector, which allocates), and a futex word for the
+// creation hold. No signal handler takes the lock.
 
 #include "thread/registry.hpp"
 
 #include <climits>
 #include <csignal>
 #include <ctime>
-#include <linux/futex.h>
 #include <mutex>
 #include <sys/syscall.h>
 
 #include "arch.hpp"
 #include "support/fork_safe_lock.hpp"
+#include "support/futex.hpp"
+#include "support/sleeping_lock.hpp"
 
 namespace clonert {
 namespace {
 
-spin_lock registry_lock;
+sleeping_lock registry_lock;
 // Sentinel of the circular list, empty (pointing to itself) from before any
 // constructor runs: its address is a constant.
 registry_entry head{&head, &head};
@@ -30,7 +32,7 @@ void link_after_head_prev(registry_entry *e) {
     e->prev = head.prev;
     head.prev->next = e;
     head.prev = e;
-    e->listed = true;
+    e->in_list = true;
 }
 
 // In the child of fork(), on its only thread, with the lock held (taken
@@ -40,7 +42,7 @@ void link_after_head_prev(registry_entry *e) {
 // stays, if clonert made it (glibc's fork has already set its join word,
 // struct pthread.tid, to its new TID).
 void after_fork() {
-    for (registry_entry *e = head.next; e != &head; e = e->next) e->listed = false;
+    for (registry_entry *e = head.next; e != &head; e = e->next) e->in_list = false;
     head.prev = head.next = &head;
     creation_held.store(0, std::memory_order_relaxed);  // its holder is not here
     if (own_entry != nullptr) link_after_head_prev(own_entry);
@@ -59,9 +61,8 @@ const int registry_forks = hold_across_fork<registry_lock, after_fork>();
 // 10 ms and make one (seen and checked under qemu-aarch64; see
 // docs/reliability.md).
 void wait_for_creation() {
-    timespec tick{0, 10 * 1000 * 1000};
-    arch::syscall(SYS_futex, reinterpret_cast<long>(&creation_held), FUTEX_WAIT_PRIVATE, 1,
-                  reinterpret_cast<long>(&tick));
+    const timespec tick{0, 10 * 1000 * 1000};
+    futex::wait_for(&creation_held, 1, tick);
     const unsigned long none = 0;
     arch::syscall(SYS_rt_sigprocmask, SIG_BLOCK, reinterpret_cast<long>(&none), 0, _NSIG / 8);
 }
@@ -89,20 +90,20 @@ void thread_started(registry_entry *e) noexcept {
 }
 
 void unregister_thread(registry_entry *e) noexcept {
-    std::lock_guard<spin_lock> hold(registry_lock);
-    if (!e->listed) return;
+    std::lock_guard<sleeping_lock> hold(registry_lock);
+    if (!e->in_list) return;
     e->prev->next = e->next;
     e->next->prev = e->prev;
-    e->listed = false;
+    e->in_list = false;
 }
 
 std::size_t live_threads_now(std::vector<live_thread> &threads) {
     std::size_t starting = 0;
-    std::lock_guard<spin_lock> hold(registry_lock);
+    std::lock_guard<sleeping_lock> hold(registry_lock);
     for (registry_entry *e = head.next; e != &head; e = e->next) {
         // The kernel writes the TID before clone returns, and clears it when
         // the thread dies: 0 means not yet started, or gone.
-        const pid_t tid = __atomic_load_n(e->join_word, __ATOMIC_ACQUIRE);
+        const pid_t tid = __atomic_load_n(e->image->join_word, __ATOMIC_ACQUIRE);
         if (tid != 0) threads.push_back({e->serial, tid});  // may throw: the guard unlocks
         else if (e->starting.load(std::memory_order_acquire)) ++starting;
     }
@@ -110,18 +111,18 @@ std::size_t live_threads_now(std::vector<live_thread> &threads) {
 }
 
 void for_each_listed_thread(void (*visit)(std::uintptr_t, void *), void *context) noexcept {
-    std::lock_guard<spin_lock> hold(registry_lock);
-    for (registry_entry *e = head.next; e != &head; e = e->next) visit(e->tp, context);
+    std::lock_guard<sleeping_lock> hold(registry_lock);
+    for (registry_entry *e = head.next; e != &head; e = e->next) visit(e->image->tp, context);
 }
 
 void hold_thread_creation() noexcept {
-    std::lock_guard<spin_lock> hold(registry_lock);
+    std::lock_guard<sleeping_lock> hold(registry_lock);
     creation_held.store(1, std::memory_order_relaxed);
 }
 
 void release_thread_creation() noexcept {
     creation_held.store(0, std::memory_order_release);
-    arch::syscall(SYS_futex, reinterpret_cast<long>(&creation_held), FUTEX_WAKE_PRIVATE, INT_MAX);
+    futex::wake(&creation_held, INT_MAX);
 }
 
 }  // namespace clonert

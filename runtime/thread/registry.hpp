@@ -10,16 +10,19 @@
 #include <sys/types.h>
 #include <vector>
 
+#include "thread/image.hpp"
+
 namespace clonert {
 
 // Embedded in each thread's record (thread/lifecycle_raw.cpp).
 struct registry_entry {
     registry_entry *prev = nullptr, *next = nullptr;
-    bool listed = false;            // changed under the registry's lock only
+    bool in_list = false;           // changed under the registry's lock only
     std::uint64_t serial = 0;       // unique over the process's life (TIDs are reused)
     std::atomic<bool> starting{false};  // listed, and its clone has not yet run it
-    const pid_t *join_word = nullptr;   // the TID while it runs, 0 before and after
-    std::uintptr_t tp = 0;              // its thread pointer
+    // The thread's image (in the same record): its join word holds the TID
+    // while it runs, 0 before and after; its thread pointer.
+    const thread_image *image = nullptr;
 };
 
 // Lists a thread about to be cloned (waiting first while creation is held:

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include <clonert/bits/thread_payload.hpp>
 #include <clonert/clonert.h>
 
 namespace clonert {
@@ -53,16 +54,22 @@ namespace detail {
 // The non-template part, in the library (runtime/api/thread.cpp).
 // A thread object holds only the thread's pthread_t, as std::thread does; the
 // library finds clonert's record of the thread from it.
-clonert_thread *reserve(const thread_options *options, std::size_t payload_size,
-                        std::size_t payload_align);
-void *payload(clonert_thread *thread) noexcept;
-// Starts the thread; returns its pthread_t.
-pthread_t start(clonert_thread *thread, void (*run)(void *), void (*destroy)(void *));
-void abandon(clonert_thread *thread) noexcept;
+// Creates a joinable thread through the library's one create path
+// (bits/thread_payload.hpp); returns its pthread_t.
+pthread_t create(const thread_options *options, const thread_payload &payload, void *context);
 void join(pthread_t thread);
 void detach(pthread_t thread);
 pid_t tid(pthread_t thread) noexcept;
 pid_t current_tid() noexcept;
+
+// Makes the decay-copies, in the creating thread, directly in the new
+// thread's memory: `context` is a tuple of references to the constructor's
+// arguments (std::forward_as_tuple), each passed on as it was given.
+template <class Copies, class References>
+void construct(void *at, clonert_thread *, void *context) {
+    std::apply([at](auto &&...a) { ::new (at) Copies(std::forward<decltype(a)>(a)...); },
+               std::move(*static_cast<References *>(context)));
+}
 
 // Runs the thread's function on its decay-copied arguments, then destroys
 // them. Not noexcept, and no handler: pthread_exit() and cancellation unwind
@@ -85,6 +92,10 @@ template <class Tuple>
 void destroy(void *payload) noexcept {
     static_cast<Tuple *>(payload)->~Tuple();
 }
+
+template <class Copies, class References>
+inline constexpr thread_payload payload_for{sizeof(Copies), alignof(Copies), construct<Copies, References>,
+                                            run<Copies>, destroy<Copies>};
 
 // libstdc++'s extension to jthread (GCC PR 100612, libstdc++ 12 and later,
 // outside strict ISO mode): a pointer to a member function that takes a
@@ -183,16 +194,8 @@ private:
         using copies = std::tuple<std::decay_t<F>, std::decay_t<Args>...>;
         static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<Args>...>,
                       "clonert::thread arguments must be invocable after decay-copying");
-        clonert_thread *t = detail::reserve(options, sizeof(copies), alignof(copies));
-        try {
-            // The decay-copies are made here, in the creating thread, directly
-            // in the new thread's memory.
-            ::new (detail::payload(t)) copies(std::forward<F>(f), std::forward<Args>(args)...);
-        } catch (...) {
-            detail::abandon(t);
-            throw;
-        }
-        handle_ = detail::start(t, &detail::run<copies>, &detail::destroy<copies>);
+        auto references = std::forward_as_tuple(std::forward<F>(f), std::forward<Args>(args)...);
+        handle_ = detail::create(options, detail::payload_for<copies, decltype(references)>, &references);
     }
 
     // The thread's own struct pthread, as std::thread's: the object is this
