@@ -16,13 +16,16 @@ namespace clonert {
 
 class errno_kept {
 public:
-    errno_kept() noexcept : saved_(errno) {}
-    ~errno_kept() { errno = saved_; }
+    errno_kept() noexcept : where_(&errno), saved_(*where_) {}
+    ~errno_kept() { *where_ = saved_; }
     errno_kept(const errno_kept &) = delete;
     errno_kept &operator=(const errno_kept &) = delete;
 
 private:
-    int saved_;
+    // The thread's errno, looked up once (each `errno` is a call to
+    // __errno_location in glibc).
+    int *const where_;
+    const int saved_;
 };
 
 }  // namespace clonert

@@ -51,20 +51,27 @@ struct stack_cache {
         bytes += image.memory.size;
     }
 
-    // Takes entry i out; returns its memory (copied: the image in it may be
-    // overwritten as soon as the memory is reused or unmapped).
-    thread_memory take(std::size_t i) {
-        const thread_memory m = entries[i].memory();
+    // What is left of an entry taken out: the image in the memory may be
+    // overwritten as soon as the memory is reused or unmapped. No member
+    // initialisers: an array of them on the stack costs nothing to make.
+    struct mapping {
+        std::byte *base;
+        std::size_t size, guard;
+    };
+
+    mapping take(std::size_t i) {
+        const thread_memory &m = entries[i].memory();
+        const mapping taken{m.base, m.size, m.guard};
         for (std::size_t j = i + 1; j < count; ++j) entries[j - 1] = entries[j];
         --count;
-        bytes -= m.size;
-        return m;
+        bytes -= taken.size;
+        return taken;
     }
 
     // Takes out, oldest first, up to eviction_batch mappings of threads that
     // are gone, until `fits` holds; returns how many it put in `out`.
     template <class Fits>
-    std::size_t evict_until(Fits fits, thread_memory *out) {
+    std::size_t evict_until(Fits fits, mapping *out) {
         std::size_t n = 0;
         for (std::size_t i = 0; !fits() && i < count && n < eviction_batch;) {
             if (gone(entries[i])) out[n++] = take(i);
@@ -87,7 +94,7 @@ stack_cache cache;  // constant-initialised: usable before any constructor runs
 void cache_after_fork() { cache.after_fork(); }
 const int cache_forks = hold_across_fork<cache_lock, cache_after_fork>();
 
-void unmap(const thread_memory *evicted, std::size_t n) noexcept {
+void unmap(const stack_cache::mapping *evicted, std::size_t n) noexcept {
     for (std::size_t i = 0; i < n; ++i) munmap(evicted[i].base, evicted[i].size);
 }
 
@@ -98,7 +105,7 @@ bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
     for (std::size_t i = cache.count; i-- > 0;) {
         const auto &e = cache.entries[i];
         if (e.memory().size == size && e.memory().guard == guard && stack_cache::gone(e)) {
-            const thread_memory taken = cache.take(i);
+            const stack_cache::mapping taken = cache.take(i);
             out.base = taken.base;
             out.size = taken.size;
             out.guard = taken.guard;
@@ -135,7 +142,7 @@ void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
 // malloc state behind. Unmaps what it evicted. Returns false if m does not
 // fit even so.
 bool cache_with_eviction(const thread_image &image) noexcept {
-    thread_memory evicted[stack_cache::eviction_batch];  // filled as needed
+    stack_cache::mapping evicted[stack_cache::eviction_batch];  // filled as needed
     std::size_t n = 0;
     bool cached = false;
     const std::size_t size = image.memory.size;
@@ -203,7 +210,7 @@ std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
     }
     // Unmap what no longer fits, a few at a time (never with the lock held).
     for (;;) {
-        thread_memory evicted[stack_cache::eviction_batch];
+        stack_cache::mapping evicted[stack_cache::eviction_batch];
         std::size_t n;
         {
             std::lock_guard<spin_lock> hold(cache_lock);
