@@ -69,6 +69,6 @@ pid_t tid(pthread_t handle) noexcept {
     return thread != nullptr ? thread_tid(thread) : 0;
 }
 
-pid_t current_tid() noexcept { return clonert::current_tid(); }
+pid_t this_thread_tid() noexcept { return current_tid(); }
 
 }  // namespace clonert::detail

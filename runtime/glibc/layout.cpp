@@ -139,11 +139,11 @@ struct live_probe {
 
 // robust_head is {list = &robust_head, futex_offset, list_op_pending = 0}
 // (nptl/pthread_create.c initialises it so: the kernel's empty list).
-std::size_t find_robust_head(const char *self, const layout &l) {
+std::size_t find_robust_head(const char *pthread, const layout &l) {
     for (std::size_t off = 0; off + 3 * sizeof(void *) <= l.pd.size; off += sizeof(void *))
-        if (read<const void *>(self, off) == self + off &&
-            read<long>(self, off + sizeof(void *)) == l.robust_futex_offset &&
-            read<const void *>(self, off + 2 * sizeof(void *)) == nullptr)
+        if (read<const void *>(pthread, off) == pthread + off &&
+            read<long>(pthread, off + sizeof(void *)) == l.robust_futex_offset &&
+            read<const void *>(pthread, off + 2 * sizeof(void *)) == nullptr)
             return off;
     refuse("no robust_list_head in a live struct pthread");
 }
@@ -152,7 +152,7 @@ std::size_t find_robust_head(const char *self, const layout &l) {
 // four consecutive words: pthread_getattr_np reports stackblock +
 // stackblock_size as the stack's top and reported_guardsize as its guard
 // (nptl/pthread_getattr_np.c). Sets all four offsets.
-void find_stack_block(const char *self, layout &l, std::size_t guard) {
+void find_stack_block(const char *pthread, layout &l, std::size_t guard) {
     pthread_attr_t attr;
     expect(pthread_getattr_np(pthread_self(), &attr) == 0, "pthread_getattr_np failed");
     void *stack;
@@ -164,10 +164,10 @@ void find_stack_block(const char *self, layout &l, std::size_t guard) {
     const auto top = reinterpret_cast<std::uintptr_t>(stack) + stack_size;
     constexpr std::size_t word = sizeof(void *);
     for (std::size_t off = 0; off + 4 * word <= l.pd.size; off += word) {
-        const auto block = read<std::uintptr_t>(self, off);
-        const auto size = read<std::size_t>(self, off + word);
-        if (block != 0 && block + size == top && read<std::size_t>(self, off + 2 * word) >= guard &&
-            read<std::size_t>(self, off + 3 * word) == guard) {
+        const auto block = read<std::uintptr_t>(pthread, off);
+        const auto size = read<std::size_t>(pthread, off + word);
+        if (block != 0 && block + size == top && read<std::size_t>(pthread, off + 2 * word) >= guard &&
+            read<std::size_t>(pthread, off + 3 * word) == guard) {
             l.pd.stackblock = off;
             l.pd.stackblock_size = off + word;
             l.pd.guardsize = off + 2 * word;
@@ -180,25 +180,25 @@ void find_stack_block(const char *self, layout &l, std::size_t guard) {
 
 void probe_live_thread(live_probe &p) {
     layout &l = *p.l;
-    const char *self = reinterpret_cast<const char *>(pthread_self());
+    const char *pthread = reinterpret_cast<const char *>(pthread_self());
     const std::uintptr_t tp = arch::thread_pointer();
-    expect(reinterpret_cast<std::uintptr_t>(self) + arch::tp_minus_pthread(l.pd.size) == tp,
+    expect(reinterpret_cast<std::uintptr_t>(pthread) + arch::tp_minus_pthread(l.pd.size) == tp,
            "pthread_self() is not where the thread pointer says struct pthread is");
-    expect(read<pid_t>(self, l.pd.tid) == static_cast<pid_t>(syscall(SYS_gettid)),
+    expect(read<pid_t>(pthread, l.pd.tid) == static_cast<pid_t>(syscall(SYS_gettid)),
            "struct pthread.tid does not hold the thread's TID");
     if (l.pd.multiple_threads >= 0)
-        expect(read<int>(self, static_cast<std::size_t>(l.pd.multiple_threads)) == 1,
+        expect(read<int>(pthread, static_cast<std::size_t>(l.pd.multiple_threads)) == 1,
                "header.multiple_threads is not set in a new pthread");
-    l.pd.robust_head = find_robust_head(self, l);
+    l.pd.robust_head = find_robust_head(pthread, l);
     // start_thread points libc's __resp at the thread's own resolver state
     // (nptl/pthread_create.c); __res_state() returns __resp.
-    const auto res = reinterpret_cast<const char *>(__res_state()) - self;
+    const auto res = reinterpret_cast<const char *>(__res_state()) - pthread;
     expect(res > 0 && static_cast<std::size_t>(res) + sizeof(struct __res_state) <= l.pd.size,
            "__res_state() of a new pthread is not inside its struct pthread");
     l.pd.res = static_cast<std::size_t>(res);
     // specific_used, the bool after `specific`'s 32 pointers: true once the
     // thread sets a key's value (nptl/pthread_setspecific.c).
-    const char *specific_used = self + l.pd.specific_used;
+    const char *specific_used = pthread + l.pd.specific_used;
     pthread_key_t key;
     expect(pthread_key_create(&key, nullptr) == 0, "pthread_key_create failed");
     // (It may already be set: a sanitizer's runtime sets keys in every
@@ -211,21 +211,21 @@ void probe_live_thread(live_probe &p) {
     pthread_key_delete(key);
     expect(before <= 1 && after == 1, "struct pthread.specific_used is not right after specific[32]");
     if (l.pd.exiting != 0)
-        expect(read<bool>(self, l.pd.exiting) == false && read<int>(self, l.pd.exit_lock) == low_level_lock::free,
+        expect(read<bool>(pthread, l.pd.exiting) == false && read<int>(pthread, l.pd.exit_lock) == low_level_lock::free,
                "struct pthread.exiting and exit_lock are not false and unlocked in a running pthread");
     // A joinable pthread: joinid NULL, or (2.43) joinstate joinable.
     const bool joinable = l.pd.join_is_state
-                              ? read<unsigned>(self, l.pd.join_field) == static_cast<unsigned>(joinstate::joinable)
-                              : read<std::uintptr_t>(self, l.pd.join_field) == 0;
+                              ? read<unsigned>(pthread, l.pd.join_field) == static_cast<unsigned>(joinstate::joinable)
+                              : read<std::uintptr_t>(pthread, l.pd.join_field) == 0;
     expect(joinable,
            std::string("struct pthread.") + (l.pd.join_is_state ? "joinstate" : "joinid") +
                " does not say joinable in a joinable pthread");
-    find_stack_block(self, l, p.guard);
+    find_stack_block(pthread, l, p.guard);
     // The kernel knows where the robust list is (ENOSYS under qemu-user 7.2).
     void *head = nullptr;
     std::size_t length = 0;
     if (arch::syscall(SYS_get_robust_list, 0, reinterpret_cast<long>(&head), reinterpret_cast<long>(&length)) == 0)
-        expect(head == self + l.pd.robust_head, "get_robust_list() disagrees with the robust_head found");
+        expect(head == pthread + l.pd.robust_head, "get_robust_list() disagrees with the robust_head found");
     if (l.has_rseq_area) {
         // Registered: the kernel keeps the CPU number there. Not registered
         // (turned off, or qemu-user): glibc marks it RSEQ_CPU_ID_REGISTRATION_FAILED.
@@ -254,8 +254,8 @@ void *run_probe(void *arg) {
 // The kernel clears its tid at exit (glibc 2.43 clears it itself, just
 // before): from then on its result is written.
 std::size_t find_result(pthread_t t, const layout &l) {
-    const char *self = reinterpret_cast<const char *>(t);
-    auto *tid = reinterpret_cast<pid_t *>(const_cast<char *>(self) + l.pd.tid);
+    const char *pthread = reinterpret_cast<const char *>(t);
+    auto *tid = reinterpret_cast<pid_t *>(const_cast<char *>(pthread) + l.pd.tid);
     // Up to 2.42 the kernel's clearing of the word also wakes this wait; 2.43
     // clears it itself, without a wake, so wait a millisecond at a time.
     for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;) {
@@ -269,7 +269,7 @@ std::size_t find_result(pthread_t t, const layout &l) {
         futex::wait_until(tid, now, CLOCK_MONOTONIC, deadline, futex::scope::shared);
     }
     for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
-        if (read<void *>(self, off) == probe_result()) return off;
+        if (read<void *>(pthread, off) == probe_result()) return off;
     refuse("no result field in the struct pthread of an ended pthread");
 }
 
@@ -507,7 +507,7 @@ const layout &current_layout() {
 
 const layout *layout_if_ready() noexcept { return ready.load(std::memory_order_acquire); }
 
-pid_t current_tid() noexcept {
+pid_t own_tid() noexcept {
     const outcome &o = checked();
     if (!o.error.empty()) return static_cast<pid_t>(syscall(SYS_gettid));
     return *o.l.tid_word(arch::thread_pointer());

@@ -171,6 +171,6 @@ const layout *layout_if_ready() noexcept;
 
 // The calling thread's TID from glibc's own struct pthread (no system call),
 // or from gettid() where the layout could not be verified.
-pid_t current_tid() noexcept;
+pid_t own_tid() noexcept;
 
 }  // namespace clonert::glibc

@@ -113,10 +113,10 @@ int adopt(const credential_change &c) {
 void on_setxid_signal(int sig, siginfo_t *info, void *context) {
     if (info->si_code == SI_QUEUE && info->si_pid == static_cast<pid_t>(raw(SYS_getpid)) &&
         info->si_value.sival_ptr == &the_change) {
-        const pid_t self = static_cast<pid_t>(raw(SYS_gettid));
+        const pid_t own_tid = static_cast<pid_t>(raw(SYS_gettid));
         for (std::size_t i = 0; i < the_change.ack_count; ++i) {
             // A re-sent signal may arrive after the first was handled.
-            if (the_change.acks[i].tid != self ||
+            if (the_change.acks[i].tid != own_tid ||
                 the_change.acks[i].state.load(std::memory_order_acquire) != waiting)
                 continue;
             the_change.acks[i].state.store(adopt(the_change), std::memory_order_release);
@@ -215,7 +215,7 @@ void run_round(std::vector<task_ack> &acks, int sig) {
 }
 
 void broadcast(int sig) {
-    const pid_t self = static_cast<pid_t>(raw(SYS_gettid));
+    const pid_t own_tid = static_cast<pid_t>(raw(SYS_gettid));
     getresuid(&the_change.uid[0], &the_change.uid[1], &the_change.uid[2]);
     getresgid(&the_change.gid[0], &the_change.gid[1], &the_change.gid[2]);
     const int n = getgroups(0, nullptr);
@@ -237,7 +237,7 @@ void broadcast(int sig) {
         std::vector<live_thread> live, fresh;
         const std::size_t starting = live_threads_now(live);
         for (const live_thread &t : live)
-            if (t.tid != self && reached.insert(t.serial).second) fresh.push_back(t);
+            if (t.tid != own_tid && reached.insert(t.serial).second) fresh.push_back(t);
         if (fresh.empty()) {
             if (starting == 0) return;
             // A thread whose clone has not returned may have been made by a

@@ -16,7 +16,7 @@
 namespace clonert {
 namespace {
 
-[[noreturn]] void refuse(const std::string &what) { fail(EINVAL, what); }
+[[noreturn]] void reject(const std::string &what) { fail(EINVAL, what); }
 
 constexpr std::size_t largest = std::size_t{1} << 46;  // beyond any address space
 
@@ -55,26 +55,26 @@ void check_attributes(const thread_attributes &a, std::size_t reserved_top) {
         // A caller's stack, as with pthread_attr_setstack: the TLS area goes
         // at its top, as glibc puts it. Its guard is the caller's business.
         if (a.stack_length < CLONERT_STACK_MIN)
-            refuse("a provided stack of " + bytes(a.stack_length) + " is smaller than CLONERT_STACK_MIN (" +
+            reject("a provided stack of " + bytes(a.stack_length) + " is smaller than CLONERT_STACK_MIN (" +
                    std::to_string(CLONERT_STACK_MIN) + ")");
-        if (a.stack_length > largest) refuse("a provided stack length beyond the address space");
+        if (a.stack_length > largest) reject("a provided stack length beyond the address space");
         if (reinterpret_cast<std::uintptr_t>(a.stack) % 16 != 0)
-            refuse("the provided stack is not 16-byte aligned");
+            reject("the provided stack is not 16-byte aligned");
         if (a.stack_length < least)
-            refuse("the provided stack (" + bytes(a.stack_length) + ") cannot hold the " +
+            reject("the provided stack (" + bytes(a.stack_length) + ") cannot hold the " +
                    bytes(reserved_top) + " kept at its top and " + bytes(minimum_usable_stack) + " of stack");
         return;
     }
     if (a.stack_size < CLONERT_STACK_MIN)
-        refuse("a stack of " + bytes(a.stack_size) + " is smaller than CLONERT_STACK_MIN (" +
+        reject("a stack of " + bytes(a.stack_size) + " is smaller than CLONERT_STACK_MIN (" +
                std::to_string(CLONERT_STACK_MIN) + ")");
-    if (a.stack_size > largest) refuse("a stack size beyond the address space");
+    if (a.stack_size > largest) reject("a stack size beyond the address space");
     if (a.stack_size < least)
-        refuse("a stack of " + bytes(a.stack_size) + " cannot hold the " + bytes(reserved_top) +
+        reject("a stack of " + bytes(a.stack_size) + " cannot hold the " + bytes(reserved_top) +
                " kept at its top and " + bytes(minimum_usable_stack) + " of stack");
-    if (a.guard_size > largest) refuse("a guard size beyond the address space");
+    if (a.guard_size > largest) reject("a guard size beyond the address space");
     if (a.guard_size > a.stack_size)
-        refuse("a guard of " + bytes(a.guard_size) + " is larger than the " + bytes(a.stack_size) +
+        reject("a guard of " + bytes(a.guard_size) + " is larger than the " + bytes(a.stack_size) +
                " stack");
 }
 

@@ -368,7 +368,7 @@ clonert_thread *create_thread(const thread_attributes &a, const detail::thread_p
 
 int join_thread(clonert_thread *t, void **result) noexcept {
     const errno_kept callers_errno;
-    if (t == current || t->tid == glibc::current_tid()) return EDEADLK;
+    if (t == current || t->tid == glibc::own_tid()) return EDEADLK;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
     CLONERT_TRACE("join: waiting on thread %d's join word", t->tid);
     wait_until_gone(t);
@@ -425,12 +425,12 @@ clonert_thread *current_thread() noexcept {
     if (stand_in.tid == 0) {
         stand_in.state.store(detached, std::memory_order_relaxed);
         stand_in.stand_in_pthread = pthread_self();
-        stand_in.tid = glibc::current_tid();
+        stand_in.tid = glibc::own_tid();
     }
     return &stand_in;
 }
 
-pid_t current_tid() noexcept { return glibc::current_tid(); }
+pid_t current_tid() noexcept { return glibc::own_tid(); }
 
 pid_t thread_tid(const clonert_thread *t) noexcept {
     // The kernel wrote it before clone returned (CLONE_PARENT_SETTID); it

@@ -60,7 +60,7 @@ pthread_t create(const thread_options *options, const thread_payload &payload, v
 void join(pthread_t thread);
 void detach(pthread_t thread);
 pid_t tid(pthread_t thread) noexcept;
-pid_t current_tid() noexcept;
+pid_t this_thread_tid() noexcept;
 
 // Makes the decay-copies, in the creating thread, directly in the new
 // thread's memory: `context` is a tuple of references to the constructor's
@@ -316,7 +316,7 @@ namespace this_thread {
 // (the one thread::get_id() names); in any other thread, glibc's.
 inline thread::id get_id() noexcept { return thread::id(pthread_self()); }
 // The calling thread's TID, as gettid(2).
-inline pid_t get_tid() noexcept { return detail::current_tid(); }
+inline pid_t get_tid() noexcept { return detail::this_thread_tid(); }
 inline void yield() noexcept { std::this_thread::yield(); }
 template <class Rep, class Period>
 void sleep_for(const std::chrono::duration<Rep, Period> &d) {
