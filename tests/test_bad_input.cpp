@@ -271,11 +271,15 @@ TEST_CASE("bad input: clonert_create refuses null arguments and sizes no memory 
     const int err = create_with(&attr);
     show("guard 1 MiB on a 64 KiB stack", "clonert_create: " + errno_name(err));
     CHECK(err == EINVAL);
-    // Fields written directly, bypassing the setters, are checked too.
-    clonert_attr_init(&attr);
-    attr.stack_size = 1000;
+    // The fields are private, so the bytes a caller could scribble on are
+    // those of an attr never initialised, or destroyed: refused, not read.
+    std::memset(&attr, 0xa5, sizeof attr);
     CHECK(create_with(&attr) == EINVAL);
-    show("attr.stack_size = 1000 written directly", "clonert_create: EINVAL");
+    show("an attr never initialised (every byte 0xa5)", "clonert_create: EINVAL");
+    clonert_attr_init(&attr);
+    clonert_attr_destroy(&attr);
+    CHECK(create_with(&attr) == EINVAL);
+    show("an attr after clonert_attr_destroy", "clonert_create: EINVAL");
 }
 
 TEST_CASE("bad input: a caller's stack whose length runs past the end of memory is refused") {

@@ -1,7 +1,8 @@
 // The C API (clonert/clonert.h): pthread-shaped functions that return 0 or an
 // error number. Each case compares with what pthreads does in the same
 // situation (pthread_create(3), pthread_join(3), pthread_detach(3),
-// pthread_attr_setstacksize(3), pthread_setname_np(3)).
+// pthread_attr_setstacksize(3), pthread_attr_getaffinity_np(3),
+// pthread_setname_np(3), pthread_getname_np(3)).
 //
 // Detached threads give their memory back themselves: to the stack cache, or,
 // when the cache is off or full, by unmapping the stack they run on
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <pthread.h>
 #include <string>
@@ -218,17 +220,13 @@ TEST_CASE("attribute functions validate their arguments as pthreads does") {
     CHECK(clonert_attr_setstack(&attr, stack + 8, sizeof stack - 16) == EINVAL);  // misaligned
     CHECK(clonert_attr_setstack(&attr, stack, CLONERT_STACK_MIN - 16) == EINVAL);  // too small
     CHECK(clonert_attr_setstack(&attr, stack, sizeof stack) == 0);
-    CHECK(attr.stack_addr == stack);
-    CHECK(attr.stack_addr_size == sizeof stack);
 
     CHECK(clonert_attr_setdetachstate(&attr, 7) == EINVAL);
     CHECK(clonert_attr_setdetachstate(&attr, CLONERT_CREATE_DETACHED) == 0);
-    CHECK(attr.detach_state == CLONERT_CREATE_DETACHED);
 
     CHECK(clonert_attr_setname(&attr, "0123456789abcdef") == ERANGE);  // 16 bytes
     CHECK(clonert_attr_setname(&attr, nullptr) == EINVAL);
     CHECK(clonert_attr_setname(&attr, "0123456789abcde") == 0);        // 15 bytes
-    CHECK(std::string(attr.name) == "0123456789abcde");
 
     cpu_set_t none;
     CPU_ZERO(&none);
@@ -239,8 +237,6 @@ TEST_CASE("attribute functions validate their arguments as pthreads does") {
     CHECK(clonert_attr_setaffinity(&attr, sizeof(cpu_set_t) + 8, &cpu0) == EINVAL);
     CHECK(clonert_attr_setaffinity(&attr, sizeof cpu0, nullptr) == EINVAL);
     CHECK(clonert_attr_setaffinity(&attr, sizeof cpu0, &cpu0) == 0);
-    CHECK(attr.has_affinity == 1);
-    CHECK(CPU_ISSET(0, &attr.affinity));
 
     CHECK(clonert_attr_destroy(&attr) == 0);
     CHECK(clonert_attr_destroy(nullptr) == EINVAL);
@@ -259,23 +255,215 @@ TEST_CASE("a caller's stack of CLONERT_STACK_MIN bytes is enough to run a thread
     CHECK(reinterpret_cast<std::uintptr_t>(result) == 1);
 }
 
-TEST_CASE("clonert_create checks attributes written directly into the public fields") {
-    // The fields are public for reading; a caller who bypasses the setters
-    // must still get an error, not a thread on a stack that cannot hold it.
+TEST_CASE("every attribute reads back through its getter what its setter set") {
     clonert_attr_t attr;
-    clonert_attr_init(&attr);
-    attr.stack_size = 1024;
-    clonert_t t;
-    CHECK(clonert_create(&t, &attr, return_arg_plus_one, nullptr) == EINVAL);
+    REQUIRE(clonert_attr_init(&attr) == 0);
 
-    clonert_attr_init(&attr);
-    alignas(16) static char stack[CLONERT_STACK_MIN];
-    attr.stack_addr = stack;
-    attr.stack_addr_size = 4096;
-    CHECK(clonert_create(&t, &attr, return_arg_plus_one, nullptr) == EINVAL);
-    attr.stack_addr = stack + 8;  // misaligned
-    attr.stack_addr_size = sizeof stack - 16;
-    CHECK(clonert_create(&t, &attr, return_arg_plus_one, nullptr) == EINVAL);
+    std::size_t size = 0;
+    REQUIRE(clonert_attr_setstacksize(&attr, 3 * CLONERT_STACK_MIN) == 0);
+    CHECK(clonert_attr_getstacksize(&attr, &size) == 0);
+    CHECK(size == 3 * CLONERT_STACK_MIN);
+    // A refused value leaves the one before.
+    CHECK(clonert_attr_setstacksize(&attr, CLONERT_STACK_MIN - 1) == EINVAL);
+    CHECK(clonert_attr_getstacksize(&attr, &size) == 0);
+    CHECK(size == 3 * CLONERT_STACK_MIN);
+
+    std::size_t guard = 1;
+    REQUIRE(clonert_attr_setguardsize(&attr, 0) == 0);
+    CHECK(clonert_attr_getguardsize(&attr, &guard) == 0);
+    CHECK(guard == 0);
+    REQUIRE(clonert_attr_setguardsize(&attr, 5 * 4096 + 1) == 0);  // kept as asked
+    CHECK(clonert_attr_getguardsize(&attr, &guard) == 0);
+    CHECK(guard == 5 * 4096 + 1);
+
+    alignas(16) static char stack[CLONERT_STACK_MIN * 2];
+    void *addr = nullptr;
+    std::size_t length = 0;
+    REQUIRE(clonert_attr_setstack(&attr, stack, sizeof stack) == 0);
+    CHECK(clonert_attr_getstack(&attr, &addr, &length) == 0);
+    CHECK(addr == stack);
+    CHECK(length == sizeof stack);
+    CHECK(clonert_attr_setstack(&attr, stack + 8, CLONERT_STACK_MIN) == EINVAL);
+    CHECK(clonert_attr_getstack(&attr, &addr, &length) == 0);
+    CHECK(addr == stack);
+    CHECK(length == sizeof stack);
+    // The stack size for clonert's own stacks is a separate attribute.
+    CHECK(clonert_attr_getstacksize(&attr, &size) == 0);
+    CHECK(size == 3 * CLONERT_STACK_MIN);
+
+    int detach = -1;
+    REQUIRE(clonert_attr_setdetachstate(&attr, CLONERT_CREATE_DETACHED) == 0);
+    CHECK(clonert_attr_getdetachstate(&attr, &detach) == 0);
+    CHECK(detach == CLONERT_CREATE_DETACHED);
+    REQUIRE(clonert_attr_setdetachstate(&attr, CLONERT_CREATE_JOINABLE) == 0);
+    CHECK(clonert_attr_getdetachstate(&attr, &detach) == 0);
+    CHECK(detach == CLONERT_CREATE_JOINABLE);
+
+    char name[16] = "x";
+    REQUIRE(clonert_attr_setname(&attr, "0123456789abcde") == 0);  // the longest
+    CHECK(clonert_attr_getname(&attr, name, sizeof name) == 0);
+    CHECK(std::string(name) == "0123456789abcde");
+    REQUIRE(clonert_attr_setname(&attr, "w") == 0);
+    CHECK(clonert_attr_setname(&attr, "0123456789abcdef") == ERANGE);
+    char two[2] = {'x', 'x'};
+    CHECK(clonert_attr_getname(&attr, two, sizeof two) == 0);  // "w" and its NUL just fit
+    CHECK(std::string(two) == "w");
+
+    cpu_set_t set, back;
+    CPU_ZERO(&set);
+    CPU_SET(1, &set);
+    CPU_SET(CPU_SETSIZE - 1, &set);  // the last byte of the set
+    std::memset(&back, 0, sizeof back);
+    REQUIRE(clonert_attr_setaffinity(&attr, sizeof set, &set) == 0);
+    CHECK(clonert_attr_getaffinity(&attr, sizeof back, &back) == 0);
+    CHECK(CPU_EQUAL(&set, &back));
+    // A set given in fewer bytes reads back with the rest zero.
+    cpu_set_t low;
+    CPU_ZERO(&low);
+    CPU_SET(3, &low);
+    std::memset(&back, 0xff, sizeof back);
+    REQUIRE(clonert_attr_setaffinity(&attr, 8, &low) == 0);
+    CHECK(clonert_attr_getaffinity(&attr, sizeof back, &back) == 0);
+    CHECK(CPU_EQUAL(&low, &back));
+    // Into a larger buffer than cpu_set_t (CPU_ALLOC's), as pthread does: the
+    // bytes beyond the set are zero.
+    const std::size_t big = CPU_ALLOC_SIZE(2 * CPU_SETSIZE);
+    std::vector<unsigned char> wide(big, 0xff);
+    CHECK(clonert_attr_getaffinity(&attr, big, reinterpret_cast<cpu_set_t *>(wide.data())) == 0);
+    CHECK(CPU_COUNT_S(big, reinterpret_cast<cpu_set_t *>(wide.data())) == 1);
+    CHECK(CPU_ISSET_S(3, big, reinterpret_cast<cpu_set_t *>(wide.data())));
+
+    CHECK(clonert_attr_destroy(&attr) == 0);
+}
+
+TEST_CASE("a new attr reads back pthread's defaults") {
+    clonert_attr_t attr;
+    REQUIRE(clonert_attr_init(&attr) == 0);
+    pthread_attr_t pattr;
+    REQUIRE(pthread_attr_init(&pattr) == 0);
+
+    std::size_t size = 0, pthread_size = 1;
+    CHECK(clonert_attr_getstacksize(&attr, &size) == 0);
+    CHECK(pthread_attr_getstacksize(&pattr, &pthread_size) == 0);
+    CHECK(size == pthread_size);
+
+    std::size_t guard = 0, pthread_guard = 1;
+    CHECK(clonert_attr_getguardsize(&attr, &guard) == 0);
+    CHECK(pthread_attr_getguardsize(&pattr, &pthread_guard) == 0);
+    CHECK(guard == pthread_guard);
+
+    // No caller's stack: NULL and 0, as glibc reports for an attr without one.
+    void *addr = &size, *pthread_addr = &size;
+    std::size_t length = 1, pthread_length = 1;
+    CHECK(clonert_attr_getstack(&attr, &addr, &length) == 0);
+    CHECK(pthread_attr_getstack(&pattr, &pthread_addr, &pthread_length) == 0);
+    CHECK(addr == pthread_addr);
+    CHECK(length == pthread_length);
+    CHECK(addr == nullptr);
+
+    // The numbers are pthread's too (CLONERT_CREATE_* equal PTHREAD_CREATE_*).
+    int detach = -1, pthread_detach_state = -2;
+    CHECK(clonert_attr_getdetachstate(&attr, &detach) == 0);
+    CHECK(pthread_attr_getdetachstate(&pattr, &pthread_detach_state) == 0);
+    CHECK(detach == pthread_detach_state);
+    CHECK(detach == CLONERT_CREATE_JOINABLE);
+    CHECK(static_cast<int>(CLONERT_CREATE_DETACHED) == static_cast<int>(PTHREAD_CREATE_DETACHED));
+
+    // No set given: every bit, as pthread_attr_getaffinity_np answers (the
+    // thread will run where its creator may).
+    cpu_set_t cpus, pthread_cpus;
+    std::memset(&cpus, 0x5a, sizeof cpus);
+    std::memset(&pthread_cpus, 0xa5, sizeof pthread_cpus);
+    CHECK(clonert_attr_getaffinity(&attr, sizeof cpus, &cpus) == 0);
+    CHECK(pthread_attr_getaffinity_np(&pattr, sizeof pthread_cpus, &pthread_cpus) == 0);
+    CHECK(std::memcmp(&cpus, &pthread_cpus, sizeof cpus) == 0);
+    CHECK(CPU_COUNT(&cpus) == CPU_SETSIZE);
+
+    // No pthread_attr_t counterpart: the name is empty (the creator's is kept).
+    char name[16] = "x";
+    CHECK(clonert_attr_getname(&attr, name, sizeof name) == 0);
+    CHECK(std::string(name).empty());
+
+    pthread_attr_destroy(&pattr);
+    clonert_attr_destroy(&attr);
+}
+
+TEST_CASE("getters refuse bad input with EINVAL (ERANGE for a name buffer too small)") {
+    clonert_attr_t attr;
+    REQUIRE(clonert_attr_init(&attr) == 0);
+    std::size_t size = 0;
+    void *addr = nullptr;
+    int detach = 0;
+    char name[16];
+    cpu_set_t cpus;
+
+    // A null attr.
+    CHECK(clonert_attr_getstacksize(nullptr, &size) == EINVAL);
+    CHECK(clonert_attr_getguardsize(nullptr, &size) == EINVAL);
+    CHECK(clonert_attr_getstack(nullptr, &addr, &size) == EINVAL);
+    CHECK(clonert_attr_getdetachstate(nullptr, &detach) == EINVAL);
+    CHECK(clonert_attr_getname(nullptr, name, sizeof name) == EINVAL);
+    CHECK(clonert_attr_getaffinity(nullptr, sizeof cpus, &cpus) == EINVAL);
+
+    // A null place for the answer.
+    CHECK(clonert_attr_getstacksize(&attr, nullptr) == EINVAL);
+    CHECK(clonert_attr_getguardsize(&attr, nullptr) == EINVAL);
+    CHECK(clonert_attr_getstack(&attr, nullptr, &size) == EINVAL);
+    CHECK(clonert_attr_getstack(&attr, &addr, nullptr) == EINVAL);
+    CHECK(clonert_attr_getdetachstate(&attr, nullptr) == EINVAL);
+    CHECK(clonert_attr_getname(&attr, nullptr, sizeof name) == EINVAL);
+    CHECK(clonert_attr_getaffinity(&attr, sizeof cpus, nullptr) == EINVAL);
+
+    // A name buffer without room for the name and its NUL, as pthread_getname_np.
+    REQUIRE(clonert_attr_setname(&attr, "abcd") == 0);
+    CHECK(clonert_attr_getname(&attr, name, 4) == ERANGE);
+    CHECK(clonert_attr_getname(&attr, name, 0) == ERANGE);
+    CHECK(clonert_attr_getname(&attr, name, 5) == 0);
+
+    // A CPU beyond the caller's cpusetsize: EINVAL, as pthread_attr_getaffinity_np.
+    cpu_set_t high;
+    CPU_ZERO(&high);
+    CPU_SET(100, &high);  // in byte 12
+    REQUIRE(clonert_attr_setaffinity(&attr, sizeof high, &high) == 0);
+    pthread_attr_t pattr;
+    REQUIRE(pthread_attr_init(&pattr) == 0);
+    REQUIRE(pthread_attr_setaffinity_np(&pattr, sizeof high, &high) == 0);
+    CHECK(clonert_attr_getaffinity(&attr, 8, &cpus) == EINVAL);
+    CHECK(pthread_attr_getaffinity_np(&pattr, 8, &cpus) == EINVAL);
+    CHECK(clonert_attr_getaffinity(&attr, 16, &cpus) == 0);
+    CHECK(pthread_attr_getaffinity_np(&pattr, 16, &cpus) == 0);
+    pthread_attr_destroy(&pattr);
+
+    // An attr once destroyed, and one never initialised: every function
+    // refuses it, whatever its bytes say.
+    REQUIRE(clonert_attr_destroy(&attr) == 0);
+    clonert_attr_t garbage;
+    std::memset(&garbage, 0xa5, sizeof garbage);
+    for (clonert_attr_t *dead : {&attr, &garbage}) {
+        CHECK(clonert_attr_getstacksize(dead, &size) == EINVAL);
+        CHECK(clonert_attr_getguardsize(dead, &size) == EINVAL);
+        CHECK(clonert_attr_getstack(dead, &addr, &size) == EINVAL);
+        CHECK(clonert_attr_getdetachstate(dead, &detach) == EINVAL);
+        CHECK(clonert_attr_getname(dead, name, sizeof name) == EINVAL);
+        CHECK(clonert_attr_getaffinity(dead, sizeof cpus, &cpus) == EINVAL);
+        CHECK(clonert_attr_setstacksize(dead, 2 * CLONERT_STACK_MIN) == EINVAL);
+        CHECK(clonert_attr_setguardsize(dead, 0) == EINVAL);
+        alignas(16) static char stack[CLONERT_STACK_MIN];
+        CHECK(clonert_attr_setstack(dead, stack, sizeof stack) == EINVAL);
+        CHECK(clonert_attr_setdetachstate(dead, CLONERT_CREATE_DETACHED) == EINVAL);
+        CHECK(clonert_attr_setname(dead, "n") == EINVAL);
+        CPU_ZERO(&cpus);
+        CPU_SET(0, &cpus);
+        CHECK(clonert_attr_setaffinity(dead, sizeof cpus, &cpus) == EINVAL);
+        CHECK(clonert_attr_destroy(dead) == EINVAL);
+        clonert_t t;
+        CHECK(clonert_create(&t, dead, return_arg_plus_one, nullptr) == EINVAL);
+    }
+    // Initialised again, it is an attr like any other.
+    REQUIRE(clonert_attr_init(&garbage) == 0);
+    clonert_t t;
+    REQUIRE(clonert_create(&t, &garbage, return_arg_plus_one, nullptr) == 0);
+    CHECK(clonert_join(t, nullptr) == 0);
 }
 
 TEST_CASE("clonert_self inside a thread is its handle; clonert_gettid its TID") {

@@ -3,6 +3,7 @@
 
 #include "clonert/clonert.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -10,6 +11,7 @@
 #include <system_error>
 #include <type_traits>
 
+#include "support/errors.hpp"
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
 
@@ -48,20 +50,62 @@ static_assert(std::is_trivially_destructible_v<c_start>);
 constexpr clonert::detail::thread_payload c_start_payload{sizeof(c_start), alignof(c_start), construct_c_start,
                                                           run_c_start, nullptr};
 
-// clonert_attr_t holds concrete values from clonert_attr_init on, so this is
-// a copy; the checks are made once, in reserve_thread.
+// What a clonert_attr_t holds. clonert.h shows only its size and alignment,
+// so that the fields can change without a caller's code changing; these
+// asserts keep the fields inside what callers allocate.
+struct attr_state {
+    // attr_alive from clonert_attr_init until clonert_attr_destroy: an attr
+    // never initialised, or used after destroy, gets EINVAL rather than
+    // whatever its bytes happen to say.
+    std::uint64_t alive;
+    // The concrete values clonert_create passes down, pthread's defaults
+    // filled in from the start: the checks are made once, in reserve_thread.
+    thread_attributes values;
+};
+static_assert(sizeof(attr_state) <= sizeof(clonert_attr_t), "clonert_attr_t is too small");
+static_assert(alignof(attr_state) <= alignof(clonert_attr_t), "clonert_attr_t is not aligned enough");
+static_assert(std::is_trivially_copyable_v<attr_state>, "attr_state is copied as bytes");
+
+constexpr std::uint64_t attr_alive = 0x636c6f6e65727461;  // "clonerta"
+
+// The state is copied in and out with memcpy rather than reached through a
+// cast pointer: the caller's bytes were allocated as a clonert_attr_t (and
+// may have been copied as one), never made an attr_state object, so a cast
+// would read them through the wrong type.
+bool load(const clonert_attr_t *attr, attr_state &state) {
+    if (attr == nullptr) return false;
+    // (void *: attr_state is trivially copyable, as asserted above, though
+    // not trivial: thread_attributes' members have default initialisers.)
+    std::memcpy(static_cast<void *>(&state), attr, sizeof state);
+    return state.alive == attr_alive;
+}
+
+void store(clonert_attr_t *attr, const attr_state &state) { std::memcpy(attr, &state, sizeof state); }
+
+// Every setter: EINVAL for a dead attr; otherwise `change` checks the value
+// and returns 0 (and the change is stored) or an error (and nothing is).
+template <class Change>
+int change_attr(clonert_attr_t *attr, Change change) {
+    attr_state state;
+    if (!load(attr, state)) return EINVAL;
+    const int err = change(state.values);
+    if (err == 0) store(attr, state);
+    return err;
+}
+
+// Every getter: EINVAL for a dead attr or a null output.
+template <class Read>
+int read_attr(const clonert_attr_t *attr, const void *out, Read read_values) {
+    attr_state state;
+    if (!load(attr, state) || out == nullptr) return EINVAL;
+    return read_values(state.values);
+}
+
 thread_attributes to_attributes(const clonert_attr_t *attr) {
-    thread_attributes a = clonert::default_attributes();
-    if (attr == nullptr) return a;
-    a.stack_size = attr->stack_size;
-    a.guard_size = attr->guard_size;
-    a.stack = attr->stack_addr;
-    a.stack_length = attr->stack_addr_size;
-    a.detached = attr->detach_state == CLONERT_CREATE_DETACHED;
-    std::memcpy(a.name, attr->name, sizeof a.name);
-    a.has_affinity = attr->has_affinity != 0;
-    if (a.has_affinity) a.affinity = attr->affinity;
-    return a;
+    if (attr == nullptr) return clonert::default_attributes();
+    attr_state state;
+    if (!load(attr, state)) clonert::fail(EINVAL, "an attr not initialised by clonert_attr_init, or destroyed");
+    return state.values;
 }
 
 }  // namespace
@@ -70,74 +114,137 @@ extern "C" {
 
 int clonert_attr_init(clonert_attr_t *attr) {
     if (attr == nullptr) return EINVAL;
-    // pthread's defaults, as pthread_attr_getstacksize and _getguardsize
-    // report them: the real default stack size and one page of guard.
-    const thread_attributes defaults = clonert::default_attributes();
+    // pthread's defaults, as pthread_attr_get* report them: the real default
+    // stack size (not a marker), one page of guard, joinable, no affinity.
+    attr_state state{attr_alive, clonert::default_attributes()};
+    CPU_ZERO(&state.values.affinity);  // unused until set, but no stray bytes
     std::memset(attr, 0, sizeof *attr);
-    attr->stack_size = defaults.stack_size;
-    attr->guard_size = defaults.guard_size;
+    store(attr, state);
     return 0;
 }
 
-int clonert_attr_destroy(clonert_attr_t *attr) { return attr == nullptr ? EINVAL : 0; }
+int clonert_attr_destroy(clonert_attr_t *attr) {
+    attr_state state;
+    if (!load(attr, state)) return EINVAL;
+    // Dead from now on: a later use is EINVAL until clonert_attr_init.
+    std::memset(attr, 0, sizeof *attr);
+    return 0;
+}
 
 int clonert_attr_setstacksize(clonert_attr_t *attr, size_t stack_size) {
-    if (attr == nullptr || stack_size < CLONERT_STACK_MIN) return EINVAL;
-    attr->stack_size = stack_size;
-    return 0;
+    return change_attr(attr, [&](thread_attributes &a) {
+        if (stack_size < CLONERT_STACK_MIN) return EINVAL;
+        a.stack_size = stack_size;
+        return 0;
+    });
 }
 
 int clonert_attr_getstacksize(const clonert_attr_t *attr, size_t *stack_size) {
-    if (attr == nullptr || stack_size == nullptr) return EINVAL;
-    *stack_size = attr->stack_size;
-    return 0;
+    return read_attr(attr, stack_size, [&](const thread_attributes &a) {
+        *stack_size = a.stack_size;
+        return 0;
+    });
 }
 
 int clonert_attr_setguardsize(clonert_attr_t *attr, size_t guard_size) {
-    if (attr == nullptr) return EINVAL;  // any size, as pthread_attr_setguardsize
-    attr->guard_size = guard_size;
-    return 0;
+    return change_attr(attr, [&](thread_attributes &a) {
+        a.guard_size = guard_size;  // any size, as pthread_attr_setguardsize
+        return 0;
+    });
 }
 
 int clonert_attr_getguardsize(const clonert_attr_t *attr, size_t *guard_size) {
-    if (attr == nullptr || guard_size == nullptr) return EINVAL;
-    *guard_size = attr->guard_size;
-    return 0;
+    return read_attr(attr, guard_size, [&](const thread_attributes &a) {
+        *guard_size = a.guard_size;
+        return 0;
+    });
 }
 
 int clonert_attr_setstack(clonert_attr_t *attr, void *stack_addr, size_t stack_size) {
-    if (attr == nullptr || stack_addr == nullptr || stack_size < CLONERT_STACK_MIN ||
-        reinterpret_cast<uintptr_t>(stack_addr) % 16 != 0)
-        return EINVAL;
-    attr->stack_addr = stack_addr;
-    attr->stack_addr_size = stack_size;
-    return 0;
+    return change_attr(attr, [&](thread_attributes &a) {
+        if (stack_addr == nullptr || stack_size < CLONERT_STACK_MIN ||
+            reinterpret_cast<uintptr_t>(stack_addr) % 16 != 0)
+            return EINVAL;
+        a.stack = stack_addr;
+        a.stack_length = stack_size;
+        return 0;
+    });
+}
+
+int clonert_attr_getstack(const clonert_attr_t *attr, void **stack_addr, size_t *stack_size) {
+    if (stack_size == nullptr) return EINVAL;
+    return read_attr(attr, stack_addr, [&](const thread_attributes &a) {
+        *stack_addr = a.stack;
+        *stack_size = a.stack_length;
+        return 0;
+    });
 }
 
 int clonert_attr_setdetachstate(clonert_attr_t *attr, int detach_state) {
-    if (attr == nullptr ||
-        (detach_state != CLONERT_CREATE_JOINABLE && detach_state != CLONERT_CREATE_DETACHED))
-        return EINVAL;
-    attr->detach_state = detach_state;
-    return 0;
+    return change_attr(attr, [&](thread_attributes &a) {
+        if (detach_state != CLONERT_CREATE_JOINABLE && detach_state != CLONERT_CREATE_DETACHED)
+            return EINVAL;
+        a.detached = detach_state == CLONERT_CREATE_DETACHED;
+        return 0;
+    });
+}
+
+int clonert_attr_getdetachstate(const clonert_attr_t *attr, int *detach_state) {
+    return read_attr(attr, detach_state, [&](const thread_attributes &a) {
+        *detach_state = a.detached ? CLONERT_CREATE_DETACHED : CLONERT_CREATE_JOINABLE;
+        return 0;
+    });
 }
 
 int clonert_attr_setname(clonert_attr_t *attr, const char *name) {
-    if (attr == nullptr || name == nullptr) return EINVAL;
-    const size_t n = std::strlen(name);
-    if (n >= sizeof attr->name) return ERANGE;  // as pthread_setname_np
-    std::memcpy(attr->name, name, n + 1);
-    return 0;
+    if (name == nullptr) return EINVAL;
+    return change_attr(attr, [&](thread_attributes &a) {
+        const size_t n = std::strlen(name);
+        if (n >= sizeof a.name) return ERANGE;  // as pthread_setname_np
+        std::memcpy(a.name, name, n + 1);
+        return 0;
+    });
+}
+
+int clonert_attr_getname(const clonert_attr_t *attr, char *name, size_t len) {
+    return read_attr(attr, name, [&](const thread_attributes &a) {
+        const size_t n = strnlen(a.name, sizeof a.name);
+        if (len <= n) return ERANGE;  // as pthread_getname_np: no room for the NUL
+        std::memcpy(name, a.name, n);
+        name[n] = '\0';
+        return 0;
+    });
 }
 
 int clonert_attr_setaffinity(clonert_attr_t *attr, size_t cpusetsize, const cpu_set_t *cpuset) {
-    if (attr == nullptr || cpuset == nullptr || cpusetsize == 0 || cpusetsize > sizeof(cpu_set_t) ||
-        CPU_COUNT_S(cpusetsize, cpuset) == 0)
-        return EINVAL;
-    CPU_ZERO(&attr->affinity);
-    std::memcpy(&attr->affinity, cpuset, cpusetsize);
-    attr->has_affinity = 1;
-    return 0;
+    if (cpuset == nullptr || cpusetsize == 0 || cpusetsize > sizeof(cpu_set_t)) return EINVAL;
+    return change_attr(attr, [&](thread_attributes &a) {
+        if (CPU_COUNT_S(cpusetsize, cpuset) == 0) return EINVAL;
+        CPU_ZERO(&a.affinity);
+        std::memcpy(&a.affinity, cpuset, cpusetsize);
+        a.has_affinity = true;
+        return 0;
+    });
+}
+
+int clonert_attr_getaffinity(const clonert_attr_t *attr, size_t cpusetsize, cpu_set_t *cpuset) {
+    return read_attr(attr, cpuset, [&](const thread_attributes &a) {
+        auto *out = reinterpret_cast<unsigned char *>(cpuset);
+        if (!a.has_affinity) {
+            // pthread_attr_getaffinity_np's answer when no set was given:
+            // every CPU (the thread will have its creator's affinity).
+            std::memset(out, 0xff, cpusetsize);
+            return 0;
+        }
+        const auto *set = reinterpret_cast<const unsigned char *>(&a.affinity);
+        // A CPU the caller's smaller set cannot show is an error, not dropped.
+        for (size_t i = cpusetsize; i < sizeof a.affinity; ++i)
+            if (set[i] != 0) return EINVAL;
+        const size_t shown = std::min(cpusetsize, sizeof a.affinity);
+        std::memcpy(out, set, shown);
+        std::memset(out + shown, 0, cpusetsize - shown);
+        return 0;
+    });
 }
 
 int clonert_create(clonert_t *thread, const clonert_attr_t *attr, void *(*start_routine)(void *),

@@ -29,33 +29,50 @@ enum { CLONERT_CREATE_JOINABLE = 0, CLONERT_CREATE_DETACHED = 1 };
  * glibc needs (about 4 KiB) and 16 KiB of stack. */
 #define CLONERT_STACK_MIN (32 * 1024)
 
-/* Attributes. Initialise with clonert_attr_init; fields are public for
- * reading, but set them through the functions, which check them. */
-typedef struct clonert_attr {
-    size_t stack_size;      /* 0: the default, RLIMIT_STACK like glibc */
-    size_t guard_size;      /* bytes of PROT_NONE below the stack; default one page */
-    void *stack_addr;       /* a caller's stack (lowest address) or NULL */
-    size_t stack_addr_size; /* its length */
-    int detach_state;       /* CLONERT_CREATE_JOINABLE or CLONERT_CREATE_DETACHED */
-    int has_affinity;
-    char name[16];          /* "" keeps the creator's name */
-    cpu_set_t affinity;
+/* Attributes, used as pthread_attr_t is: clonert_attr_init sets pthread's
+ * defaults, the functions below change and read them, clonert_attr_destroy
+ * ends the object. The contents are private: the bytes hold fields that may
+ * change from one release to the next, and only the size and alignment are
+ * part of the interface, so that an attr can live on the stack or inside a
+ * struct of the caller's. Each function returns 0 or an error number, EINVAL
+ * for a null pointer or an attr not initialised by clonert_attr_init (or
+ * already destroyed). */
+typedef union clonert_attr {
+    unsigned char opaque[256]; /* 192 bytes in use; the rest, room to grow */
+    size_t align; /* the alignment of the fields inside */
 } clonert_attr_t;
 
 int clonert_attr_init(clonert_attr_t *attr);
 int clonert_attr_destroy(clonert_attr_t *attr);
-/* EINVAL below CLONERT_STACK_MIN. */
+
+/* The size of the stack clonert maps for the thread (default: RLIMIT_STACK,
+ * as glibc). EINVAL below CLONERT_STACK_MIN. Not used for a caller's stack
+ * (clonert_attr_setstack), whose size is its own. */
 int clonert_attr_setstacksize(clonert_attr_t *attr, size_t stack_size);
 int clonert_attr_getstacksize(const clonert_attr_t *attr, size_t *stack_size);
+/* Bytes of PROT_NONE below the stack (default: one page); any size. */
 int clonert_attr_setguardsize(clonert_attr_t *attr, size_t guard_size);
 int clonert_attr_getguardsize(const clonert_attr_t *attr, size_t *guard_size);
-/* EINVAL for a null, misaligned (16 bytes) or too small stack. */
+/* A caller's stack: its lowest address and its length. EINVAL for a null,
+ * misaligned (16 bytes) or too small stack. The getter gives NULL and 0 when
+ * none is set, as pthread_attr_getstack. */
 int clonert_attr_setstack(clonert_attr_t *attr, void *stack_addr, size_t stack_size);
+int clonert_attr_getstack(const clonert_attr_t *attr, void **stack_addr, size_t *stack_size);
+/* CLONERT_CREATE_JOINABLE (the default) or CLONERT_CREATE_DETACHED. */
 int clonert_attr_setdetachstate(clonert_attr_t *attr, int detach_state);
-/* ERANGE for a name longer than 15 bytes (the kernel's TASK_COMM_LEN - 1). */
+int clonert_attr_getdetachstate(const clonert_attr_t *attr, int *detach_state);
+/* The thread's name ("" by default: it keeps the creator's). Set: ERANGE for
+ * a name longer than 15 bytes (the kernel's TASK_COMM_LEN - 1). Get: ERANGE
+ * when len cannot hold the name and its terminating NUL, as
+ * pthread_getname_np. */
 int clonert_attr_setname(clonert_attr_t *attr, const char *name);
-/* EINVAL for an empty set or a size larger than cpu_set_t. */
+int clonert_attr_getname(const clonert_attr_t *attr, char *name, size_t len);
+/* The CPUs the thread may run on (default: the creator's). Set: EINVAL for an
+ * empty set or a size larger than cpu_set_t. Get, as
+ * pthread_attr_getaffinity_np: every bit set when none was given; EINVAL when
+ * the set has a CPU beyond cpusetsize bytes; bytes beyond the set, zero. */
 int clonert_attr_setaffinity(clonert_attr_t *attr, size_t cpusetsize, const cpu_set_t *cpuset);
+int clonert_attr_getaffinity(const clonert_attr_t *attr, size_t cpusetsize, cpu_set_t *cpuset);
 
 /* Starts start_routine(arg) in a new thread. A null attr means defaults
  * comparable to pthread_create's. Errors: EAGAIN (the kernel refused a
