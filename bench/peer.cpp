@@ -14,6 +14,7 @@
 extern char **environ;
 
 namespace bench {
+#ifndef CLONERT_BENCH_NO_MUSL_PEER
 namespace {
 
 constexpr const char *peer_name = "clonert-bench-musl-peer";
@@ -29,6 +30,7 @@ std::string find_peer(const std::string &self) {
 }
 
 }  // namespace
+#endif
 
 musl_peer::musl_peer(const std::string &self, bool under_qemu) {
 #ifdef CLONERT_BENCH_NO_MUSL_PEER
