@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <vector>
 
+#include "after_burst.hpp"
+#include "fork_alive.hpp"
 #include "json.hpp"
 #include "report.hpp"
 #include "run.hpp"
@@ -23,12 +25,14 @@ What a thread costs: clonert's C API and clonert::thread against pthread_create,
 std::thread and the floor (a bare clone(2) whose child only exits, joined by a
 futex wait), all in one process, interleaved in rotating blocks so that every
 figure can be read as a ratio from the same run. Measures create+join latency
-(pinned to one CPU and unpinned), start and join latency, bursts of N live
-threads, memory per idle thread, system calls per lifecycle (under strace, if
-installed) and, for comparison, the cost of a process. Ends with the project's
-target checks (PASS/MISS).
+(pinned to one CPU and unpinned; musl's pthread_create too, in a static
+program of its own, if musl-gcc was installed at build time), start and join
+latency, bursts of N live threads, memory and mappings per idle thread,
+fork() with 10,000 threads alive, the memory a burst of 10,000 leaves behind,
+system calls per lifecycle (under strace, if installed) and, for comparison,
+the cost of a process. Ends with the project's target checks (PASS/MISS).
 
-  --quick       a shorter run (about 5-10 s on 2 CPUs)
+  --quick       a shorter run (about 10-20 s on 2 CPUs)
   --smoke       a few of everything, checked for completeness (the test suite's
                 check, also under qemu-user); exits 1 if anything is missing
   (default)     the full run, under a minute on 2 CPUs
@@ -42,7 +46,12 @@ target checks (PASS/MISS).
 Internal modes, in which the benchmark runs itself: --lifecycles VARIANT COUNT
 makes COUNT threads of one variant between two marker system calls (under
 strace -f); --memory VARIANT N prints the memory N more idle threads add to a
-fresh process. Both take --cpu N.
+fresh process; --fork-alive VARIANT N FORKS times FORKS forks with N idle
+threads alive; --after-burst VARIANT N LIFECYCLES IDLE_MS prints the memory a
+burst of N leaves behind. All take --cpu N.
+
+Environment: CLONERT_UNDER_QEMU=1 (set by the test suite under qemu-user)
+keeps every experiment to a few hundred threads and the rest in this process.
 )";
 
 struct options {
@@ -54,6 +63,13 @@ struct options {
     int lifecycles = 0;
     std::string memory_variant;
     int memory_threads = 0;
+    std::string fork_variant;
+    int fork_threads = 0;
+    int forks = 0;
+    std::string after_burst_variant;
+    int after_burst_threads = 0;
+    int after_burst_lifecycles = 0;
+    int after_burst_idle_ms = 0;
 };
 
 [[noreturn]] void usage_error(const std::string &message) {
@@ -95,6 +111,15 @@ options parse(int argc, char **argv) {
         } else if (a == "--memory") {
             o.memory_variant = next(i, "--memory");
             o.memory_threads = to_int(next(i, "--memory"), "--memory");
+        } else if (a == "--fork-alive") {
+            o.fork_variant = next(i, "--fork-alive");
+            o.fork_threads = to_int(next(i, "--fork-alive"), "--fork-alive");
+            o.forks = to_int(next(i, "--fork-alive"), "--fork-alive");
+        } else if (a == "--after-burst") {
+            o.after_burst_variant = next(i, "--after-burst");
+            o.after_burst_threads = to_int(next(i, "--after-burst"), "--after-burst");
+            o.after_burst_lifecycles = to_int(next(i, "--after-burst"), "--after-burst");
+            o.after_burst_idle_ms = to_int(next(i, "--after-burst"), "--after-burst");
         } else if (a == "--lifecycles") {
             o.lifecycles_variant = next(i, "--lifecycles");
             o.lifecycles = to_int(next(i, "--lifecycles"), "--lifecycles");
@@ -135,9 +160,9 @@ struct checker {
     }
 };
 
-void check_latency(checker &c, const bench::variant_result &v, const bench::latency_result &l,
+void check_latency(checker &c, const std::string &id, const bench::latency_result &l,
                    int planned, const char *condition) {
-    const std::string where = v.id + " " + condition + ": ";
+    const std::string where = id + " " + condition + ": ";
     c.expect(l.create_join.samples == static_cast<std::size_t>(planned),
              where + "create+join samples " + std::to_string(l.create_join.samples) + " of " +
                  std::to_string(planned));
@@ -162,14 +187,54 @@ void check_syscalls(checker &c, const bench::variant_result &v) {
     c.expect(exits == 1.0, v.id + ": " + std::to_string(exits) + " exits per lifecycle, not 1");
 }
 
+void check_peer(checker &c, const bench::run_result &r, const bench::peer_result &p) {
+    if (!p.measured) {
+        c.expect(!p.note.empty(), p.id + ": neither measured nor explained");
+        return;
+    }
+    check_latency(c, p.id, p.pinned, r.settings.pinned_iterations, "pinned");
+    check_latency(c, p.id, p.unpinned, r.settings.unpinned_iterations, "unpinned");
+}
+
+void check_forks(checker &c, const bench::run_result &r) {
+    c.expect(r.forks.size() == bench::fork_variant_ids().size(),
+             "fork with threads alive: a variant is missing");
+    const auto planned =
+        static_cast<std::size_t>(r.settings.fork_processes * r.settings.forks_per_process);
+    for (const bench::fork_result &f : r.forks)
+        c.expect(f.failure.empty() && f.threads == r.settings.fork_threads &&
+                     f.latency.samples == planned && f.latency.p50 > 0,
+                 f.id + ": fork with threads alive: " + std::to_string(f.latency.samples) + " of " +
+                     std::to_string(planned) + " forks " + f.failure);
+}
+
+void check_kept(checker &c, const bench::run_result &r) {
+    c.expect(r.kept.size() == bench::after_burst_variant_ids().size(),
+             "memory kept after a burst: a variant is missing");
+    for (const bench::kept_result &k : r.kept)
+        c.expect(k.failure.empty() && k.threads == r.settings.kept_burst_threads &&
+                     k.repetitions == r.settings.kept_repetitions,
+                 k.id + ": memory kept after a burst: " + std::to_string(k.repetitions) + " of " +
+                     std::to_string(r.settings.kept_repetitions) + " " + k.failure);
+}
+
 int smoke_check(const bench::run_result &r, const std::string &json) {
     checker c;
     const std::string json_problem = bench::json_error(json);
     c.expect(json_problem.empty(), "the JSON output is not valid JSON: " + json_problem);
+    for (const char *key : {"\"variants\"", "\"peers\"", "\"processes\"",
+                            "\"fork_with_threads_alive\"", "\"memory_after_burst\"",
+                            "\"guard_regions\"", "\"targets\""})
+        c.expect(json.find(key) != std::string::npos, std::string("the JSON has no ") + key);
     c.expect(r.variants.size() == 6, "six thread variants");
+    c.expect(r.peers.size() == 1, "the musl peer's row");
+    for (const bench::peer_result &p : r.peers) check_peer(c, r, p);
+    check_forks(c, r);
+    check_kept(c, r);
+    c.expect(!r.machine.guard_regions.empty(), "guard regions neither probed nor explained");
     for (const bench::variant_result &v : r.variants) {
-        check_latency(c, v, v.pinned, r.settings.pinned_iterations, "pinned");
-        check_latency(c, v, v.unpinned, r.settings.unpinned_iterations, "unpinned");
+        check_latency(c, v.id, v.pinned, r.settings.pinned_iterations, "pinned");
+        check_latency(c, v.id, v.unpinned, r.settings.unpinned_iterations, "unpinned");
         c.expect(v.bursts.size() == r.settings.bursts.size(), v.id + ": a burst size is missing");
         for (std::size_t i = 0; i < v.bursts.size() && i < r.settings.bursts.size(); ++i)
             c.expect(v.bursts[i].repetitions == r.settings.bursts[i].repetitions &&
@@ -183,7 +248,8 @@ int smoke_check(const bench::run_result &r, const std::string &json) {
     for (const bench::process_result &p : r.processes)
         c.expect(p.measured ? p.latency.p50 > 0 : !p.note.empty(),
                  p.id + ": neither measured nor explained");
-    c.expect(r.targets.size() == 8, "eight target checks");
+    c.expect(r.targets.size() == bench::target_count, std::to_string(bench::target_count) +
+                                                          " target checks");
     for (const std::string &f : c.failures) std::fprintf(stderr, "smoke: FAILED: %s\n", f.c_str());
     std::fprintf(stderr, "smoke: %d checks, %zu failed\n", c.checks, c.failures.size());
     return c.failures.empty() ? 0 : 1;
@@ -192,16 +258,27 @@ int smoke_check(const bench::run_result &r, const std::string &json) {
 int run(const options &o) {
     if (!o.lifecycles_variant.empty())
         return bench::run_lifecycles(o.lifecycles_variant, o.lifecycles, o.cpu);
+    // The internal modes need the clock only to give threads ten seconds to start.
+    const bool internal =
+        !o.memory_variant.empty() || !o.fork_variant.empty() || !o.after_burst_variant.empty();
+    bench::calibrate_clock(o.mode == "default" && !internal ? 100 : 20);
     if (!o.memory_variant.empty())
         return bench::run_memory_probe(o.memory_variant, o.memory_threads, o.cpu);
-    bench::calibrate_clock(o.mode == "default" ? 100 : 20);
+    if (!o.fork_variant.empty())
+        return bench::run_fork_probe(o.fork_variant, o.fork_threads, o.forks, o.cpu);
+    if (!o.after_burst_variant.empty())
+        return bench::run_after_burst_probe(o.after_burst_variant, o.after_burst_threads,
+                                            o.after_burst_lifecycles, o.after_burst_idle_ms,
+                                            o.cpu);
 
     bench::run_options ro;
     ro.self = self_path();
     ro.cpu = o.cpu;
     ro.under_qemu = under_qemu();
+    bench::plan p = bench::plan_for(o.mode);
+    if (ro.under_qemu) bench::scale_for_qemu(p);
     bench::progress prog(true);
-    bench::run_result r = bench::run_benchmark(bench::plan_for(o.mode), ro, prog);
+    bench::run_result r = bench::run_benchmark(p, ro, prog);
     prog.finish();
     r.targets = bench::check_targets(r);
 

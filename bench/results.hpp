@@ -25,6 +25,14 @@ struct plan {
     int memory_repetitions;
     int strace_lifecycles;         // per variant, in a separate process under strace
     int process_iterations;        // per way of making a process
+    int fork_threads;              // threads alive while fork() is timed
+    int fork_processes;            // fresh processes per variant, in rotation
+    int forks_per_process;         // timed forks in each, after one untimed
+    int kept_burst_threads;        // the burst after which the memory kept is read
+    int kept_lifecycles;           // single create+join before each later reading
+    int kept_idle_ms;              // the idle before the last reading
+    int kept_repetitions;          // fresh processes per variant, in rotation
+    std::string scaled;            // why thread counts were scaled down, or empty
 };
 
 // A distribution: nearest-rank percentiles of the samples.
@@ -58,6 +66,48 @@ struct memory_result {
     double rss_bytes = 0;          // resident memory per live idle thread (median)
     double mappings = 0;           // lines of /proc/self/maps per thread (median)
     std::string failure;
+};
+
+// fork() + the child's _exit(0) + waitpid, timed in a fresh process while
+// plan::fork_threads threads of one variant are alive and parked.
+struct fork_result {
+    std::string id;                // the thread variant's
+    std::string label;
+    int threads = 0;
+    summary latency;               // over every timed fork of every process
+    std::string failure;
+};
+
+// What the process holds more than before a burst (bytes, mappings).
+struct kept_memory {
+    double mapped_bytes = 0;       // address space (VmSize)
+    double resident_bytes = 0;     // RSS (smaps_rollup)
+    double mappings = 0;           // lines of /proc/self/maps
+};
+
+// The memory a burst of plan::kept_burst_threads create+join leaves behind,
+// in a fresh process per variant, medians over the repetitions.
+struct kept_result {
+    std::string id;
+    std::string label;
+    int threads = 0;
+    int repetitions = 0;           // that completed
+    kept_memory at_once;           // right after the last join
+    kept_memory after_lifecycles;  // after plan::kept_lifecycles single create+join
+    kept_memory after_decay;       // after an idle of plan::kept_idle_ms, then as many more
+    std::string failure;
+};
+
+// A thread library in a process of its own (musl, statically linked), driven
+// block by block in the same rotation as the thread variants.
+struct peer_result {
+    std::string id;
+    std::string label;
+    std::string what;
+    bool measured = false;
+    std::string note;              // why not measured
+    latency_result pinned;
+    latency_result unpinned;
 };
 
 struct syscall_result {
@@ -110,13 +160,17 @@ struct machine_info {
     double tick_read_ns = 0;       // what reading it costs
     std::size_t default_stack = 0; // pthread's default stack size
     int pinned_cpu = -1;
+    std::string guard_regions;     // "yes" if MADV_GUARD_INSTALL works, else why not
 };
 
 struct run_result {
     plan settings;
     machine_info machine;
     std::vector<variant_result> variants;
+    std::vector<peer_result> peers;
     std::vector<process_result> processes;
+    std::vector<fork_result> forks;
+    std::vector<kept_result> kept;
     std::vector<target_check> targets;
     double seconds = 0;            // the whole run
 };

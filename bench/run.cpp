@@ -14,7 +14,11 @@
 
 #include <clonert/clonert.h>
 
+#include "after_burst.hpp"
 #include "child_process.hpp"
+#include "fork_alive.hpp"
+#include "peer.hpp"
+#include "process_memory.hpp"
 #include "processes.hpp"
 #include "raw.hpp"
 #include "stats.hpp"
@@ -27,26 +31,47 @@ plan plan_for(const std::string &mode) {
     if (mode == "smoke")  // a few of everything: the test suite's check, also under qemu
         return {.mode = "smoke", .pinned_iterations = 20, .unpinned_iterations = 20,
                 .block = 10, .warmup = 1, .bursts = {{1, 2}, {10, 2}}, .memory_threads = 10,
-                .memory_repetitions = 1, .strace_lifecycles = 5, .process_iterations = 3};
-    if (mode == "quick")  // 5-10 s natively on 2 CPUs
+                .memory_repetitions = 1, .strace_lifecycles = 5, .process_iterations = 3,
+                .fork_threads = 20, .fork_processes = 1, .forks_per_process = 3,
+                .kept_burst_threads = 20, .kept_lifecycles = 5, .kept_idle_ms = 20,
+                .kept_repetitions = 1, .scaled = ""};
+    // --quick makes 2,000 threads, not the targets' 10,000, for fork and the
+    // burst whose memory is read: a fork's child pays a copy-on-write fault
+    // per live thread (see fork_alive.hpp), which a virtual machine can make
+    // cost 70 us, so that one fork with 10,000 threads alive takes a second.
+    if (mode == "quick")  // 10-20 s natively on 2 CPUs
         return {.mode = "quick", .pinned_iterations = 3000, .unpinned_iterations = 2000,
                 .block = 100, .warmup = 2,
                 .bursts = {{1, 50}, {10, 20}, {100, 10}, {1000, 3}, {10000, 1}},
                 .memory_threads = 1000, .memory_repetitions = 1, .strace_lifecycles = 100,
-                .process_iterations = 50};
-    // 25-40 s natively on 2 CPUs
+                .process_iterations = 50, .fork_threads = 2000, .fork_processes = 1,
+                .forks_per_process = 5, .kept_burst_threads = 2000, .kept_lifecycles = 100,
+                .kept_idle_ms = 300, .kept_repetitions = 1, .scaled = ""};
+    // 40-55 s natively on 2 CPUs
     return {.mode = "default", .pinned_iterations = 30000, .unpinned_iterations = 20000,
             .block = 100, .warmup = 2,
             .bursts = {{1, 200}, {10, 100}, {100, 30}, {1000, 10}, {10000, 5}},
             .memory_threads = 1000, .memory_repetitions = 3, .strace_lifecycles = 100,
-            .process_iterations = 300};
+            .process_iterations = 300, .fork_threads = 10000, .fork_processes = 2,
+            .forks_per_process = 5, .kept_burst_threads = 10000, .kept_lifecycles = 100,
+            .kept_idle_ms = 500, .kept_repetitions = 3, .scaled = ""};
 }
 
-namespace {
+void scale_for_qemu(plan &p) {
+    constexpr int most = 200;
+    std::vector<burst_size> bursts;  // sizes capped, each size once
+    for (const burst_size &b : p.bursts)
+        if (bursts.empty() || bursts.back().threads < most)
+            bursts.push_back({std::min(b.threads, most), b.repetitions});
+    p.bursts = bursts;
+    p.memory_threads = std::min(p.memory_threads, most / 2);  // two batches alive at once
+    p.fork_threads = std::min(p.fork_threads, most);
+    p.kept_burst_threads = std::min(p.kept_burst_threads, most);
+    p.scaled = "under qemu-user (CLONERT_UNDER_QEMU=1) no experiment makes more than " +
+               std::to_string(most) + " threads at once: qemu keeps about 280 KB for every "
+               "thread a process ever made";
+}
 
-// The order of the variants in round `round`: the starting variant rotates,
-// and every other sweep runs backwards, so that no variant always follows the
-// same neighbour (whose leftovers in caches and allocators it would inherit).
 std::vector<std::size_t> rotation(int round, std::size_t n) {
     std::vector<std::size_t> order(n);
     const std::size_t start = static_cast<std::size_t>(round) % n;
@@ -54,6 +79,8 @@ std::vector<std::size_t> rotation(int round, std::size_t n) {
     for (std::size_t k = 0; k < n; ++k) order[k] = backwards ? (start + n - k) % n : (start + k) % n;
     return order;
 }
+
+namespace {
 
 std::string cpu_model() {
     std::ifstream info("/proc/cpuinfo");
@@ -89,6 +116,7 @@ machine_info describe_machine(const run_options &o) {
     m.ticks_per_us = ticks_per_us();
     m.tick_read_ns = tick_read_cost();
     m.default_stack = pthread_default_stack();
+    m.guard_regions = guard_regions();
     return m;
 }
 
@@ -119,16 +147,31 @@ private:
     int cpu_ = -1;
 };
 
+// The musl peer, when it runs, takes its turn in the rotation as one more
+// variant, pinned as this process is (`cpu`, or -1 when unpinned).
+struct peer_turn {
+    musl_peer &peer;
+    latency_samples &samples;
+    int cpu;
+};
+
 void latency_rounds(std::vector<latency_samples> &samples, int iterations, const plan &p,
-                    progress &prog, const char *phase) {
+                    peer_turn peer, progress &prog, const char *phase) {
     const auto &variants = thread_variants();
     for (latency_samples &s : samples) s.reserve(static_cast<std::size_t>(iterations));
+    const std::size_t turns = variants.size() + (peer.peer.running() ? 1 : 0);
     for (int round = 0, done = 0; done < iterations; ++round, done += p.block) {
         const int n = std::min(p.block, iterations - done);
-        for (const std::size_t i : rotation(round, variants.size())) {
-            variants[i].enter();
-            variants[i].latency_block(samples[i], n, p.warmup);
-            variants[i].leave();
+        for (const std::size_t i : rotation(round, turns)) {
+            if (i == variants.size()) {
+                if (peer.peer.running() &&
+                    !peer.peer.latency_block(peer.samples, n, p.warmup, peer.cpu))
+                    prog.say("musl peer: " + peer.peer.note());
+            } else {
+                variants[i].enter();
+                variants[i].latency_block(samples[i], n, p.warmup);
+                variants[i].leave();
+            }
             prog.advance(phase);
         }
     }
@@ -305,12 +348,14 @@ void syscall_counts(std::vector<variant_result> &results, const plan &p, const r
     }
 }
 
-long planned_work(const plan &p, std::size_t variant_count) {
+long planned_work(const plan &p, std::size_t variant_count, bool peer) {
     const auto blocks = [&](int iterations) { return (iterations + p.block - 1) / p.block; };
-    long units = blocks(p.pinned_iterations) + blocks(p.unpinned_iterations);
+    const long latency_units = blocks(p.pinned_iterations) + blocks(p.unpinned_iterations);
+    long units = latency_units;
     for (const burst_size &b : p.bursts) units += b.repetitions;
     units += p.memory_repetitions + 2;  // + 2: the bursts' warm-up, system calls
-    return units * static_cast<long>(variant_count) + process_work(p.process_iterations);
+    return units * static_cast<long>(variant_count) + (peer ? latency_units : 0) +
+           process_work(p.process_iterations) + fork_work(p) + after_burst_work(p);
 }
 
 // The most threads alive at once: the memory measurement keeps two batches.
@@ -322,13 +367,22 @@ int most_threads(const plan &p) {
 
 // One untimed block of each variant: the first clonert thread checks glibc's
 // layout (creating a pthread), the first of each kind faults in code and data.
-void warm_up(const plan &p) {
+void warm_up(const plan &p, musl_peer &peer) {
     latency_samples discard;
     for (const thread_variant &v : thread_variants()) {
         v.enter();
         v.latency_block(discard, p.block, p.warmup);
         v.leave();
     }
+    peer.latency_block(discard, p.block, p.warmup, -1);
+}
+
+peer_result describe_peer(const musl_peer &peer) {
+    peer_result r;
+    r.id = "musl_static";
+    r.label = "musl pthread_create (static)";
+    r.what = peer.what();
+    return r;
 }
 
 }  // namespace
@@ -339,6 +393,7 @@ run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
     run_result r;
     r.settings = p;
     r.machine = describe_machine(o);
+    if (!p.scaled.empty()) prog.say(p.scaled);
     const auto &variants = thread_variants();
     for (const thread_variant &v : variants) {
         variant_result vr;
@@ -347,24 +402,32 @@ run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
         vr.what = v.what;
         r.variants.push_back(vr);
     }
+    // Started before anything is pinned: it inherits every allowed CPU.
+    musl_peer peer(o.self, o.under_qemu);
+    r.peers.push_back(describe_peer(peer));
     reserve_floor_stacks(1);
-    prog.add_work(planned_work(p, variants.size()));
-    warm_up(p);
+    prog.add_work(planned_work(p, variants.size(), peer.running()));
+    warm_up(p, peer);
 
     pinning cpu(o.cpu);
     r.machine.pinned_cpu = cpu.cpu();
     std::vector<latency_samples> pinned(variants.size()), unpinned(variants.size());
+    latency_samples peer_pinned, peer_unpinned;
     cpu.pin();
-    latency_rounds(pinned, p.pinned_iterations, p, prog, "create+join, pinned");
+    latency_rounds(pinned, p.pinned_iterations, p, {peer, peer_pinned, cpu.cpu()}, prog,
+                   "create+join, pinned");
     // Before the bursts: fork's cost grows with the memory the process holds.
     r.processes = measure_processes(p.process_iterations, o.under_qemu, prog);
     cpu.unpin();
-    latency_rounds(unpinned, p.unpinned_iterations, p, prog, "create+join, unpinned");
+    latency_rounds(unpinned, p.unpinned_iterations, p, {peer, peer_unpinned, -1}, prog,
+                   "create+join, unpinned");
     cpu.pin();
     reserve_floor_stacks(most_threads(p));
     burst_rounds(r.variants, p, prog);
     memory_rounds(r.variants, p, o, cpu.cpu(), prog);
     release_floor_stacks();
+    r.forks = fork_rounds(p, o, cpu.cpu(), prog);
+    r.kept = after_burst_rounds(p, o, cpu.cpu(), prog);
     cpu.unpin();
     syscall_counts(r.variants, p, o, cpu.cpu(), prog);
 
@@ -372,14 +435,23 @@ run_result run_benchmark(const plan &p, const run_options &o, progress &prog) {
         r.variants[i].pinned = summarize_latency(pinned[i]);
         r.variants[i].unpinned = summarize_latency(unpinned[i]);
     }
+    peer_result &pr = r.peers.front();
+    pr.measured = peer.running();
+    pr.note = peer.note();
+    if (pr.measured) {
+        pr.pinned = summarize_latency(peer_pinned);
+        pr.unpinned = summarize_latency(peer_unpinned);
+    }
     r.seconds = ns(raw::ticks() - began) / 1e9;
     return r;
 }
 
+void pin_this_thread(int cpu) { pinning(cpu).pin(); }
+
 int run_memory_probe(const std::string &variant_id, int threads, int cpu) {
     const thread_variant *v = find_variant(variant_id);
     if (v == nullptr) throw bench_error("no variant called " + variant_id);
-    if (cpu >= 0) pinning(cpu).pin();
+    if (cpu >= 0) pin_this_thread(cpu);
     reserve_floor_stacks(2 * threads);
     v->enter();
     const memory_sample m = v->idle_memory(threads);
@@ -395,7 +467,7 @@ int run_lifecycles(const std::string &variant_id, int count, int cpu) {
     // Pinned, as the latency figures are: the parent then nearly always
     // reaches its join before the child has run, so the join waits (one futex
     // call) for every variant alike, whatever strace's stops do to timing.
-    if (cpu >= 0) pinning(cpu).pin();
+    if (cpu >= 0) pin_this_thread(cpu);
     reserve_floor_stacks(1);
     v->enter();
     v->lifecycles(3);  // the first threads set things up once (layout checks, caches)

@@ -2,7 +2,9 @@
 // the interleaving that make the ratios between variants fair.
 #pragma once
 
+#include <cstddef>
 #include <string>
+#include <vector>
 
 #include "progress.hpp"
 #include "results.hpp"
@@ -10,6 +12,20 @@
 namespace bench {
 
 plan plan_for(const std::string &mode);
+
+// Under qemu-user (CLONERT_UNDER_QEMU=1), no experiment makes more than a few
+// hundred threads: qemu keeps about 280 KB for every thread a process ever
+// made. Sets p.scaled to say so, for the output.
+void scale_for_qemu(plan &p);
+
+// The order of n variants in round `round`: the starting one rotates, and
+// every other sweep runs backwards, so that no variant always follows the
+// same neighbour (whose leftovers in caches and allocators it would inherit).
+std::vector<std::size_t> rotation(int round, std::size_t n);
+
+// Pins the calling thread, and the threads it creates after, to one CPU;
+// throws bench_error.
+void pin_this_thread(int cpu);
 
 struct run_options {
     std::string self;   // this program, for re-running it under strace

@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fcntl.h>
 #include <fstream>
 #include <malloc.h>
 #include <sched.h>
@@ -14,6 +13,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "gated.hpp"
+#include "process_memory.hpp"
 #include "stats.hpp"
 #include "variants.hpp"
 
@@ -57,7 +58,7 @@ void reserve_floor_stacks(int threads) {
 
 namespace {
 
-// --- What the process holds -------------------------------------------------------
+// --- Counters and limits ----------------------------------------------------------
 
 struct usage {
     long minor_faults;
@@ -68,65 +69,6 @@ usage usage_now() {
     rusage r{};
     getrusage(RUSAGE_SELF, &r);  // counts every thread, including those that exited
     return {r.ru_minflt, r.ru_nvcsw + r.ru_nivcsw};
-}
-
-// /proc files are read with read(2) into a static buffer: no malloc, so that
-// reading them cannot move the heap (and the RSS) between two readings.
-char proc_buffer[64 * 1024];
-
-// Calls `chunk(text, length)` for successive pieces of the file.
-template <class Chunk>
-bool read_proc(const char *path, Chunk chunk) {
-    const int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    for (ssize_t n; (n = read(fd, proc_buffer, sizeof proc_buffer)) > 0;)
-        chunk(proc_buffer, static_cast<std::size_t>(n));
-    close(fd);
-    return true;
-}
-
-// Calls `line(text, length)` for each line of the file (without its '\n');
-// lines longer than the carry buffer are cut, which the files read here,
-// whose lines are short, never need.
-template <class Line>
-bool read_proc_lines(const char *path, Line line) {
-    static char carry[512];
-    std::size_t carried = 0;
-    const bool ok = read_proc(path, [&](const char *text, std::size_t n) {
-        for (std::size_t start = 0; start < n;) {
-            const char *end = static_cast<const char *>(std::memchr(text + start, '\n', n - start));
-            const std::size_t len = end ? static_cast<std::size_t>(end - text) - start : n - start;
-            const std::size_t room = std::min(len, sizeof carry - carried);
-            std::memcpy(carry + carried, text + start, room);
-            carried += room;
-            if (end == nullptr) break;
-            line(carry, carried);
-            carried = 0;
-            start += len + 1;
-        }
-    });
-    if (carried > 0) line(carry, carried);
-    return ok;
-}
-
-// Resident bytes of the whole process, from /proc/self/smaps_rollup, which
-// the kernel computes by walking the page tables at the time of the read.
-// (/proc/self/statm is cheaper, but since Linux 6.2 it reads per-CPU
-// batched counters, mm->rss_stat, without folding them: an approximation.)
-double resident_bytes() {
-    long kib = 0;
-    read_proc_lines("/proc/self/smaps_rollup", [&](const char *text, std::size_t n) {
-        if (n > 4 && std::memcmp(text, "Rss:", 4) == 0) kib = std::strtol(text + 4, nullptr, 10);
-    });
-    return static_cast<double>(kib) * 1024;
-}
-
-double mapping_count() {
-    double lines = 0;
-    read_proc("/proc/self/maps", [&](const char *text, std::size_t n) {
-        for (std::size_t i = 0; i < n; ++i) lines += text[i] == '\n';
-    });
-    return lines;
 }
 
 std::string read_first_line(const char *path) {
@@ -186,29 +128,6 @@ void latency_block(latency_samples &out, int iterations, int warmup) {
     out.lifecycles += iterations;
 }
 
-// Creates up to `threads` gated children into `handles`; returns how many
-// were made and leaves the first failure's error number in `error`. The
-// floor's children use stack slots first_slot, first_slot + 1, ...: no two
-// live threads may share one.
-template <class T>
-int create_gated(std::vector<typename T::handle> &handles, gate &g, int &error,
-                 std::size_t first_slot = 0) {
-    const int threads = static_cast<int>(handles.size());
-    for (int i = 0; i < threads; ++i) {
-        const std::size_t slot = first_slot + static_cast<std::size_t>(i);
-        if ((error = T::start(handles[i], &g, slot)) != 0) return i;
-    }
-    return threads;
-}
-
-template <class T>
-void release_and_join(std::vector<typename T::handle> &handles, gate &g, int created) {
-    open_gate(g);
-    for (int i = 0; i < created; ++i) {
-        if (const int err = T::join(handles[i])) fail("burst", "join", err);
-    }
-}
-
 template <template <body_fn> class V>
 burst_sample burst(int threads) {
     using T = V<gate_body>;
@@ -225,27 +144,6 @@ burst_sample burst(int threads) {
     return b;
 }
 
-// True once `expected` children in all have checked in at the gate (and so
-// have touched their stacks); false after ten seconds.
-bool wait_for_arrivals(const gate &g, int expected) {
-    const std::uint64_t deadline = raw::ticks() + static_cast<std::uint64_t>(10e6 * ticks_per_us());
-    while (__atomic_load_n(&g.arrived, __ATOMIC_ACQUIRE) < expected) {
-        if (raw::ticks() > deadline) return false;
-        sched_yield();  // pinned to one CPU, the children run only when we yield
-    }
-    return true;
-}
-
-// Creates `threads` gated children and waits until all have checked in.
-template <class T>
-bool create_idle(std::vector<typename T::handle> &handles, gate &g, memory_sample &m,
-                 std::size_t first_slot) {
-    m.created = create_gated<T>(handles, g, m.error, first_slot);
-    // The gate counts the arrivals of earlier batches too.
-    m.timed_out = !wait_for_arrivals(g, static_cast<int>(first_slot) + m.created);
-    return m.created == static_cast<int>(handles.size()) && !m.timed_out;
-}
-
 // The marginal memory of an idle thread: a first batch of threads empties
 // every stack cache (glibc's and clonert's, whose cached stacks are already
 // resident) and maps what a thread's creation maps only once; a second batch
@@ -256,23 +154,27 @@ memory_sample idle_memory(int threads) {
     std::vector<typename T::handle> first(static_cast<std::size_t>(threads)),
         second(static_cast<std::size_t>(threads));
     gate g;
-    memory_sample m, measured;
+    gated_start first_start, second_start;
+    memory_sample measured;
     // Earlier experiments freed much of the heap: give it back now, so that
     // what the threads allocate (their DTVs) shows as it would in a fresh
     // process rather than filling old holes.
     malloc_trim(0);
-    if (create_idle<T>(first, g, m, 0)) {
+    if (create_idle<T>(first, g, first_start)) {
         const double maps_before = mapping_count();
         const double rss_before = resident_bytes();
-        if (create_idle<T>(second, g, measured, first.size())) {
+        if (create_idle<T>(second, g, second_start, first.size())) {
             measured.rss_bytes = (resident_bytes() - rss_before) / threads;
             measured.mappings = (mapping_count() - maps_before) / threads;
         }
-        release_and_join<T>(second, g, measured.created);
+        release_and_join<T>(second, g, second_start.created);
     } else {
-        measured = m;
+        second_start = first_start;
     }
-    release_and_join<T>(first, g, m.created);
+    release_and_join<T>(first, g, first_start.created);
+    measured.created = second_start.created;
+    measured.error = second_start.error;
+    measured.timed_out = second_start.timed_out;
     return measured;
 }
 
