@@ -48,6 +48,7 @@ using namespace std::chrono_literals;
 // --- Helpers -----------------------------------------------------------------------
 
 using clonert_test::count_entries;
+using clonert_test::kernel_cannot_read;
 
 // What a thread could leave behind: mappings (a stack, a guard) and
 // descriptors. Compared exactly, with the stack cache off so that a joined
@@ -653,6 +654,16 @@ std::optional<stack_and_guard> find_stack_and_guard(const void *inside) {
         if (maps[i].first.holds(at) && maps[i - 1].second == "---p" &&
             maps[i - 1].first.high == maps[i].first.low)
             return stack_and_guard{maps[i].first, maps[i - 1].first};
+    // A guard region (madvise(MADV_GUARD_INSTALL)) inside the stack's own
+    // mapping: the pages at its bottom the kernel cannot read.
+    const long page = sysconf(_SC_PAGESIZE);
+    for (const auto &[range, perms] : maps) {
+        if (!range.holds(at)) continue;
+        std::uintptr_t guard_high = range.low;
+        while (guard_high < at && kernel_cannot_read(reinterpret_cast<const void *>(guard_high))) guard_high += page;
+        if (guard_high == range.low) return std::nullopt;
+        return stack_and_guard{{guard_high, range.high}, {range.low, guard_high}};
+    }
     return std::nullopt;
 }
 

@@ -35,6 +35,8 @@
 namespace {
 
 using namespace std::chrono_literals;
+using clonert_test::guard_regions_here;
+using clonert_test::kernel_cannot_read;
 
 // The three ways to make a thread whose pthread_t is asked for.
 enum class maker { std_thread, clonert_thread, clonert_c_api };
@@ -401,6 +403,7 @@ struct attr_outcome {
     bool main_local_inside = true;
     std::string stack_perms;       // /proc/self/maps at the reported stack's lowest byte
     std::string guard_perms;       // ...and at the byte below it, in the reported guard
+    bool guard_unreadable = false; // the kernel cannot read that byte (kernel_cannot_read)
 };
 
 attr_outcome attributes_of_thread(maker m) {
@@ -427,7 +430,10 @@ attr_outcome attributes_of_thread(maker m) {
         const auto main_address = reinterpret_cast<std::uintptr_t>(&main_local);
         r.main_local_inside = base <= main_address && main_address < base + r.size;
         r.stack_perms = perms_at(base);
-        if (r.guard != 0) r.guard_perms = perms_at(base - 1);
+        if (r.guard != 0) {
+            r.guard_perms = perms_at(base - 1);
+            r.guard_unreadable = kernel_cannot_read(reinterpret_cast<const void *>(base - 1));
+        }
     }
     raise_flag(release);
     w.join();
@@ -448,12 +454,14 @@ TEST_CASE("pthread_getattr_np on the handle reports the stack and guard the thre
         CHECK(r.guard == page);  // both default to one page of guard
         CHECK(r.detach_state == PTHREAD_CREATE_JOINABLE);
         // The stack is writable to its reported lowest byte, and the guard
-        // below it is mapped without access (proc(5): "---p") -- clonert's
-        // always (mprotect). glibc 2.43 installs its own guards with
-        // madvise(MADV_GUARD_INSTALL) where the kernel has it (6.13 and
-        // later): /proc then shows the guard as part of the "rw-p" mapping.
+        // below it is mapped without access (proc(5): "---p"), or, where the
+        // kernel has guard regions (6.13 and later), is a guard region inside
+        // the stack's "rw-p" mapping: clonert installs its guards that way
+        // there, as glibc 2.43 does its own (madvise(MADV_GUARD_INSTALL)).
+        // Either way the kernel cannot read it.
         CHECK(r.stack_perms.substr(0, 2) == "rw");
-        if (m != maker::std_thread) CHECK(r.guard_perms.substr(0, 3) == "---");
+        CHECK(r.guard_unreadable);
+        if (m != maker::std_thread) CHECK(r.guard_perms.substr(0, 3) == (guard_regions_here() ? "rw-" : "---"));
         else CHECK((r.guard_perms.substr(0, 3) == "---" || r.guard_perms.substr(0, 3) == "rw-"));
         // Both default to RLIMIT_STACK: the sizes differ at most by what
         // each keeps above the stack for the thread's TLS and struct pthread.

@@ -30,6 +30,8 @@
 namespace {
 
 using namespace std::chrono_literals;
+using clonert_test::guard_regions_here;
+using clonert_test::kernel_cannot_read;
 
 const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 
@@ -74,14 +76,15 @@ struct mapping {
     std::string perms;
 };
 
-std::optional<mapping> mapping_ending_at(std::uintptr_t end) {
+// The line of /proc/self/maps whose range holds `address`.
+std::optional<mapping> mapping_holding(std::uintptr_t address) {
     std::ifstream maps("/proc/self/maps");
     for (std::string line; std::getline(maps, line);) {
         mapping m;
         char perms[8] = {};
         if (std::sscanf(line.c_str(), "%lx-%lx %7s", &m.start, &m.end, perms) != 3) continue;
         m.perms = perms;
-        if (m.end == end) return m;
+        if (m.start <= address && address < m.end) return m;
     }
     return std::nullopt;
 }
@@ -146,7 +149,7 @@ TEST_CASE("the default stack is RLIMIT_STACK-sized, as for pthreads") {
     CHECK(r.guard == page);  // one page of guard by default
 }
 
-TEST_CASE("guard_size: a PROT_NONE mapping of that size directly below the stack") {
+TEST_CASE("guard_size: that many bytes directly below the stack fault on any access") {
     clonert::thread_options options;
     options.stack_size = 256 * 1024;
     options.guard_size = 3 * page;
@@ -156,17 +159,30 @@ TEST_CASE("guard_size: a PROT_NONE mapping of that size directly below the stack
     // memory may be cached or unmapped.
     clonert::thread t(options, [&] {
         r = report_own_stack();
-        guard = mapping_ending_at(r.low);
+        guard = mapping_holding(r.low - 1);
     });
     t.join();
     REQUIRE(r.ok);
     CHECK(r.guard == 3 * page);
-    REQUIRE(guard.has_value());
-    CHECK(guard->perms == "---p");
-    // As glibc, the guard mapped is at least the architecture's minimum
+    // As glibc, the guard installed is at least the architecture's minimum
     // (64 KiB on aarch64, for stack-clash probing), while pthread_getattr_np
-    // reports the size asked for.
-    CHECK(guard->end - guard->start == std::max<std::size_t>(3 * page, clonert::arch::minimum_guard));
+    // reports the size asked for. The stack's lowest byte is readable; every
+    // page of the guard below it is not, and the page below the guard is
+    // outside the thread's memory.
+    const std::size_t installed = std::max<std::size_t>(3 * page, clonert::arch::minimum_guard);
+    const auto *low = reinterpret_cast<const char *>(r.low);
+    CHECK_FALSE(kernel_cannot_read(low));
+    for (std::size_t at = page; at <= installed; at += page) CHECK(kernel_cannot_read(low - at));
+    REQUIRE(guard.has_value());
+    if (guard_regions_here()) {
+        // madvise(MADV_GUARD_INSTALL): the guard is part of the thread's one
+        // mapping, so no line of /proc/self/maps ends at the stack's bottom.
+        CHECK(guard->perms == "rw-p");
+    } else {
+        CHECK(guard->perms == "---p");
+        CHECK(guard->end == r.low);
+        CHECK(guard->end - guard->start == installed);
+    }
 }
 
 TEST_CASE("touching the guard page kills the process with SIGSEGV") {

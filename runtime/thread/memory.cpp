@@ -7,10 +7,13 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 
 #include "arch.hpp"
 #include "support/align.hpp"
+#include "support/errno_kept.hpp"
 #include "support/errors.hpp"
 #include "support/fork_safe_lock.hpp"
 #include "support/spin_lock.hpp"
@@ -116,6 +119,51 @@ bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
     return false;
 }
 
+// MADV_GUARD_INSTALL (Linux 6.13, <linux/mman.h>; older headers lack it):
+// the kernel makes a range fault on any access without changing the mapping,
+// so a thread's memory stays one VMA, where an mprotect(PROT_NONE) guard
+// splits it in two. glibc 2.43 guards its own stacks this way.
+constexpr int madv_guard_install = 102;
+
+// Whether guard regions work here, decided once. A kernel without them says
+// EINVAL; qemu-user 7.2 answers 0 to any madvise it does not know and
+// installs nothing, so the answer is checked: a guarded page must make the
+// kernel's own read of it fail (write(2) from it gives EFAULT).
+bool probe_guard_regions() {
+    const std::size_t page = page_size();
+    void *p = mmap(nullptr, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return false;
+    bool works = false;
+    int fds[2];
+    if (arch::syscall(SYS_madvise, reinterpret_cast<long>(p), static_cast<long>(page), madv_guard_install) == 0 &&
+        arch::syscall(SYS_pipe2, reinterpret_cast<long>(fds), O_CLOEXEC) == 0) {
+        works = arch::syscall(SYS_write, fds[1], reinterpret_cast<long>(p), 1) == -EFAULT;
+        arch::syscall(SYS_close, fds[0]);
+        arch::syscall(SYS_close, fds[1]);
+    }
+    munmap(p, page);
+    return works;
+}
+
+bool guard_regions_work() {
+    static const bool works = [] {
+        const errno_kept callers_errno;
+        const bool answer = probe_guard_regions();
+        CLONERT_TRACE("memory: stack guards by %s", answer ? "madvise(MADV_GUARD_INSTALL): one mapping per thread"
+                                                           : "mprotect(PROT_NONE): two mappings per thread");
+        return answer;
+    }();
+    return works;
+}
+
+// Makes [p, p + guard) fault on any access.
+bool install_guard(void *p, std::size_t guard) {
+    if (guard_regions_work() &&
+        arch::syscall(SYS_madvise, reinterpret_cast<long>(p), static_cast<long>(guard), madv_guard_install) == 0)
+        return true;
+    return mprotect(p, guard, PROT_NONE) == 0;
+}
+
 void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
     // MAP_STACK documents the intent (and keeps THP off stacks on newer
     // kernels); MAP_NORESERVE so that a large stack costs only what it touches.
@@ -126,10 +174,10 @@ void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
         fail(EAGAIN, "mmap of a " + std::to_string(size) + "-byte thread stack failed: " +
                          std::strerror(err));
     }
-    if (guard != 0 && mprotect(p, guard, PROT_NONE) != 0) {
+    if (guard != 0 && !install_guard(p, guard)) {
         const int err = errno;
         munmap(p, size);
-        fail(EAGAIN, std::string("mprotect of the stack guard failed: ") + std::strerror(err));
+        fail(EAGAIN, std::string("the stack guard could not be installed: ") + std::strerror(err));
     }
     out.base = static_cast<std::byte *>(p);
     out.size = size;
