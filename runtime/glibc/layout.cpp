@@ -83,6 +83,8 @@ void learn_published(layout &l) {
     pd.list = published_offset("_thread_db_pthread_list");
     pd.start_routine = published_offset("_thread_db_pthread_start_routine");
     pd.specific = published_offset("_thread_db_pthread_specific");
+    pd.schedpolicy = published_offset("_thread_db_pthread_schedpolicy");
+    pd.sched_priority = published_offset("_thread_db_pthread_schedparam_sched_priority");
     const std::size_t dtv = published_offset("_thread_db_pthread_dtvp");
     expect(dtv == arch::tp_minus_pthread(pd.size) + arch::tcb_dtv,
            "_thread_db_pthread_dtvp is at offset " + std::to_string(dtv) +
