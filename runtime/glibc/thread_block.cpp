@@ -323,21 +323,23 @@ void mark_owner_died(std::uint32_t *word, bool pi, bool pending, std::uint32_t t
 // lock word is futex_offset past each, at most ROBUST_LIST_LIMIT (2048) of
 // them, the pending one last.
 void release_robust_mutexes(const layout &l, std::uintptr_t tp) noexcept {
+    constexpr std::uintptr_t pi_bit = 1;
     char *head = l.pthread_of(tp) + l.pd.robust_head;
     const auto tid = static_cast<std::uint32_t>(arch::syscall(SYS_gettid));
     const auto pending = field<std::uintptr_t>(head, 2 * sizeof(void *));
     auto word_of = [&](std::uintptr_t entry) {
-        return reinterpret_cast<std::uint32_t *>((entry & ~std::uintptr_t{1}) + l.robust_futex_offset);
+        return reinterpret_cast<std::uint32_t *>((entry & ~pi_bit) + l.robust_futex_offset);
     };
     std::uintptr_t entry = field<std::uintptr_t>(head, 0);
-    for (int i = 0; i < 2048 && (entry & ~std::uintptr_t{1}) != reinterpret_cast<std::uintptr_t>(head); ++i) {
+    for (int i = 0; i < 2048 && (entry & ~pi_bit) != reinterpret_cast<std::uintptr_t>(head); ++i) {
         // Read on before marking: once marked, another thread may take the
         // mutex and unlink it.
-        const std::uintptr_t next = *reinterpret_cast<const std::uintptr_t *>(entry & ~std::uintptr_t{1});
-        if (entry != pending) mark_owner_died(word_of(entry), (entry & 1) != 0, false, tid);
+        const std::uintptr_t next = *reinterpret_cast<const std::uintptr_t *>(entry & ~pi_bit);
+        if ((entry & ~pi_bit) != (pending & ~pi_bit))
+            mark_owner_died(word_of(entry), (entry & pi_bit) != 0, false, tid);
         entry = next;
     }
-    if (pending != 0) mark_owner_died(word_of(pending), (pending & 1) != 0, true, tid);
+    if ((pending & ~pi_bit) != 0) mark_owner_died(word_of(pending), (pending & pi_bit) != 0, true, tid);
 }
 
 }  // namespace
