@@ -1288,17 +1288,18 @@ struct point {
     void (*block)(struct point *);   // one blocking call
     void (*release)(struct point *); // makes the call return
     void (*finish)(struct point *);  // gives back what prepare made
-    int fd[2];
-    pid_t child;
-    int queue;
+    // What the points block on, as each needs:
+    int fd[2];                       // a pipe, socket pair or listening socket
+    pid_t child;                     // a child for waitpid and waitid
+    int queue;                       // a message queue for msgrcv
     sem_t sem;
-    pthread_t other;
+    pthread_t other;                 // the thread joined, or the blocked one
     struct held held;
     pthread_mutex_t mutex;
     pthread_cond_t cond;
-    bool flag;
-    pid_t tid;
-    char path[64];
+    bool flag;                       // the condition; a join that did join
+    pid_t tid;                       // the blocked thread's
+    char path[64];                   // a FIFO's
 };
 
 static void no_prepare(struct point *p) { (void)p; }
@@ -1644,7 +1645,8 @@ static void *blocks_at_point(void *arg) {
     return (void *)1;
 }
 
-// The thread to signal for the sleep and signal-wait points.
+// The sleep and signal-wait points are released by a signal to the blocked
+// thread itself (`other` is then that thread).
 static bool point_wakes_by_signal(const struct point *p) {
     return p->release == release_by_usr1 || p->release == release_by_usr2;
 }
