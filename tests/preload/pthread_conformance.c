@@ -2119,9 +2119,8 @@ static void case_mutex_timed(void) {
     join(t);
 }
 
-// Robust mutexes whose owner ends while holding them. On qemu-user, which
-// has no set_robust_list, glibc refuses robust mutexes (ENOTSUP from
-// pthread_mutex_init) for glibc's threads and clonert's alike.
+// Robust mutexes whose owner ends while holding them (skipped where the
+// kernel keeps no robust lists: skipped_without_robust_lists below).
 struct dies_holding {
     pthread_mutex_t *m;
     int locked;
