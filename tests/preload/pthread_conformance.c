@@ -874,6 +874,10 @@ static void case_timedjoin(void) {
     note("passed:%s", en(pthread_timedjoin_np(t, NULL, &when)));
     when = in_ms(CLOCK_REALTIME, 20);
     note("in-20ms:%s", en(pthread_timedjoin_np(t, NULL, &when)));
+    // Before 1970: the kernel refuses a negative time; glibc answers ETIMEDOUT.
+    when = (struct timespec){-1, 0};
+    note("negative:%s", en(pthread_timedjoin_np(t, NULL, &when)));
+    note("clock-negative:%s", en(pthread_clockjoin_np(t, NULL, CLOCK_MONOTONIC, &when)));
     post(&h.release);
     when = in_ms(CLOCK_REALTIME, 30000);
     void *r = NULL;
@@ -3108,7 +3112,7 @@ static const struct test_case cases[] = {
     {"join-values", "pthread_join pthread_exit", case_join_values, NULL, 0},
     {"join-self", "pthread_join pthread_tryjoin_np pthread_timedjoin_np pthread_clockjoin_np", case_join_self, NULL, 0},
     {"tryjoin", "pthread_tryjoin_np", case_tryjoin, NULL, 0},
-    {"timedjoin", "pthread_timedjoin_np", case_timedjoin, NULL, 0},
+    {"timedjoin", "pthread_timedjoin_np pthread_clockjoin_np", case_timedjoin, NULL, 0},
     {"clockjoin", "pthread_clockjoin_np", case_clockjoin, NULL, 0},
     {"detach", "pthread_detach pthread_getattr_np", case_detach, NULL, 0},
     {"detach-self", "pthread_detach pthread_getattr_np", case_detach_self, NULL, 0},
