@@ -88,6 +88,8 @@ void learn_published(layout &l) {
     // The bool right after specific's 32 pointers in every glibc from 2.34 to
     // 2.43 (no descriptor names it): checked in a live pthread below.
     pd.specific_used = pd.specific + specific_blocks * sizeof(void *);
+    pd.schedpolicy = published_offset("_thread_db_pthread_schedpolicy");
+    pd.sched_priority = published_offset("_thread_db_pthread_schedparam_sched_priority");
     const std::size_t dtv = published_offset("_thread_db_pthread_dtvp");
     expect(dtv == arch::tp_minus_pthread(pd.size) + arch::tcb_dtv,
            "_thread_db_pthread_dtvp is at offset " + std::to_string(dtv) +

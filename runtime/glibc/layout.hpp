@@ -63,6 +63,8 @@ struct pthread_offsets {
     bool join_is_state;          // joinstate (see the values below)
     std::size_t exiting;         // bool exiting; 0: none (glibc 2.34)
     std::size_t exit_lock;       // int exit_lock, a glibc low-level lock
+    std::size_t schedpolicy;     // int schedpolicy and the int of struct sched_param
+    std::size_t sched_priority;  // schedparam: glibc's cache of the thread's policy
 };
 
 // struct pthread.specific: 32 second-level blocks of 32 key values each

@@ -144,6 +144,15 @@ std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state
     dtv_slot(tp) = dtv;
     arch::init_tcb_header(tp, parent_tp);
     fill_pthread(l, pthread, stack, detached);
+    // glibc's pthread_create starts a thread with its creator's cached
+    // scheduling policy and priority (nptl/pthread_create.c), which
+    // pthread_getattr_np reports as they are (nptl/pthread_getattr_np.c).
+    // (glibc also copies the flags that say the cache is valid; clonert
+    // cannot, not knowing where they are, so pthread_getschedparam in the new
+    // thread asks the kernel instead, which says the same.)
+    char *creator = l.pthread_of(parent_tp);
+    field<int>(pthread, l.pd.schedpolicy) = field<int>(creator, l.pd.schedpolicy);
+    field<int>(pthread, l.pd.sched_priority) = field<int>(creator, l.pd.sched_priority);
     // libc's resolver functions use *__resp: the thread's own state, as
     // start_thread sets it (the image's value is the process's _res).
     field<void *>(at_tp(tp, 0), l.resp_offset) = pthread + l.pd.res;
@@ -280,7 +289,58 @@ void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
         __atomic_store_n(&field<joinstate>(pthread, l.pd.join_field), joinstate::exited, __ATOMIC_RELEASE);
 }
 
+namespace {
+
+// What the kernel does for one robust mutex on the list of a thread that
+// dies holding it (kernel/futex/core.c, handle_futex_death): a lock word
+// naming the thread gets FUTEX_OWNER_DIED, keeping FUTEX_WAITERS, and one
+// waiter of a non-PI mutex is woken (a shared wake, like the kernel's: glibc
+// waits on robust mutexes with shared futex operations). For the entry the
+// thread was locking or unlocking (list_op_pending), a free non-PI word is
+// woken too. PI waiters are woken by the kernel at exit, from its own state.
+void mark_owner_died(std::uint32_t *word, bool pi, bool pending, std::uint32_t tid) noexcept {
+    std::uint32_t value = __atomic_load_n(word, __ATOMIC_RELAXED);
+    for (;;) {
+        if (pending && !pi && value == 0) break;
+        if ((value & FUTEX_TID_MASK) != tid) return;
+        const std::uint32_t died = (value & FUTEX_WAITERS) | FUTEX_OWNER_DIED;
+        if (__atomic_compare_exchange_n(word, &value, died, false, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) break;
+    }
+    if (!pi && (value == 0 || (value & FUTEX_WAITERS) != 0))
+        futex::wake(word, 1, futex::scope::shared);
+}
+
+// The kernel walks a dying thread's robust list only while the list's memory
+// is there: a detached thread that unmaps its own memory first must release
+// the robust mutexes it holds itself, as glibc's start_thread does when the
+// kernel has no robust lists (nptl/pthread_create.c). The walk is the
+// kernel's (exit_robust_list): entries carry a PI flag in their low bit, the
+// lock word is futex_offset past each, at most ROBUST_LIST_LIMIT (2048) of
+// them, the pending one last.
+void release_robust_mutexes(const layout &l, std::uintptr_t tp) noexcept {
+    constexpr std::uintptr_t pi_bit = 1;
+    char *head = l.pthread_of(tp) + l.pd.robust_head;
+    const auto tid = static_cast<std::uint32_t>(arch::syscall(SYS_gettid));
+    const auto pending = field<std::uintptr_t>(head, 2 * sizeof(void *));
+    auto word_of = [&](std::uintptr_t entry) {
+        return reinterpret_cast<std::uint32_t *>((entry & ~pi_bit) + l.robust_futex_offset);
+    };
+    std::uintptr_t entry = field<std::uintptr_t>(head, 0);
+    for (int i = 0; i < 2048 && (entry & ~pi_bit) != reinterpret_cast<std::uintptr_t>(head); ++i) {
+        // Read on before marking: once marked, another thread may take the
+        // mutex and unlink it.
+        const std::uintptr_t next = *reinterpret_cast<const std::uintptr_t *>(entry & ~pi_bit);
+        if ((entry & ~pi_bit) != (pending & ~pi_bit))
+            mark_owner_died(word_of(entry), (entry & pi_bit) != 0, false, tid);
+        entry = next;
+    }
+    if ((pending & ~pi_bit) != 0) mark_owner_died(word_of(pending), (pending & pi_bit) != 0, true, tid);
+}
+
+}  // namespace
+
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {
+    release_robust_mutexes(l, tp);
     void *area = at_tp(tp, l.rseq_offset);
     if (l.rseq_length != 0 && field<int>(area, rseq::cpu_id_offset) >= 0)
         arch::syscall(SYS_rseq, reinterpret_cast<long>(area), static_cast<long>(l.rseq_length),

@@ -66,7 +66,9 @@ void mark_exited(const layout &l, std::uintptr_t tp) noexcept;
 
 // A thread about to end with its memory going away or to another thread:
 // the kernel must not write into it after (rseq cpu_id updates, the robust
-// list). Child side; signals must be blocked.
+// list), so the robust mutexes the thread still holds are marked owner-dead
+// here, as the kernel would have at its exit. Child side; signals must be
+// blocked.
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept;
 
 // Frees the DTV and what glibc attached to it (blocks of dlopened modules).

@@ -28,24 +28,25 @@ Fn glibc_function(const char *name) {
 
 extern "C" {
 
+// pthread_join and its timed forms are cancellation points; for a clonert
+// thread, join_thread_until waits as one (by_pthread.hpp). Not noexcept:
+// cancellation unwinds through them.
 int pthread_join(pthread_t thread, void **retval) {
-    if (clonert_thread *t = clonert::thread_of_pthread(thread)) return clonert::join_thread(t, retval);
+    if (clonert_thread *t = clonert::thread_of_pthread(thread))
+        return clonert::join_thread_until(t, retval, CLOCK_REALTIME, nullptr);
     static const auto real = glibc_function<int (*)(pthread_t, void **)>("pthread_join");
     return real(thread, retval);
 }
 
 int pthread_tryjoin_np(pthread_t thread, void **retval) noexcept {
-    if (clonert_thread *t = clonert::thread_of_pthread(thread))
-        return clonert::join_thread_until(t, retval, CLOCK_MONOTONIC, nullptr);
+    if (clonert_thread *t = clonert::thread_of_pthread(thread)) return clonert::try_join_thread(t, retval);
     static const auto real = glibc_function<int (*)(pthread_t, void **)>("pthread_tryjoin_np");
     return real(thread, retval);
 }
 
 int pthread_timedjoin_np(pthread_t thread, void **retval, const struct timespec *abstime) {
-    if (clonert_thread *t = clonert::thread_of_pthread(thread)) {
-        if (abstime == nullptr) return clonert::join_thread(t, retval);  // as glibc: no deadline
-        return clonert::join_thread_until(t, retval, CLOCK_REALTIME, abstime);
-    }
+    if (clonert_thread *t = clonert::thread_of_pthread(thread))
+        return clonert::join_thread_until(t, retval, CLOCK_REALTIME, abstime);  // null: no deadline, as glibc
     static const auto real =
         glibc_function<int (*)(pthread_t, void **, const struct timespec *)>("pthread_timedjoin_np");
     return real(thread, retval, abstime);
@@ -53,10 +54,8 @@ int pthread_timedjoin_np(pthread_t thread, void **retval, const struct timespec 
 
 int pthread_clockjoin_np(pthread_t thread, void **retval, clockid_t clock,
                          const struct timespec *abstime) {
-    if (clonert_thread *t = clonert::thread_of_pthread(thread)) {
-        if (abstime == nullptr) return clonert::join_thread(t, retval);
+    if (clonert_thread *t = clonert::thread_of_pthread(thread))
         return clonert::join_thread_until(t, retval, clock, abstime);
-    }
     static const auto real = glibc_function<int (*)(pthread_t, void **, clockid_t, const struct timespec *)>(
         "pthread_clockjoin_np");
     return real(thread, retval, clock, abstime);

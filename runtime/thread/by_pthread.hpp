@@ -12,12 +12,16 @@
 
 namespace clonert {
 
-// join_thread, giving up with EBUSY if the thread is still running (abstime
-// null: pthread_tryjoin_np), or with ETIMEDOUT once `clock` passes abstime
-// (pthread_timedjoin_np, pthread_clockjoin_np). EINVAL for a clock other than
+// pthread_tryjoin_np: EBUSY while the thread runs (before any other check,
+// as glibc's), else join_thread.
+int try_join_thread(clonert_thread *thread, void **result) noexcept;
+
+// pthread_join, pthread_timedjoin_np, pthread_clockjoin_np: join_thread with
+// glibc's checks in glibc's order, giving up with ETIMEDOUT once `clock`
+// passes abstime (null: no deadline). EINVAL for a clock other than
 // CLOCK_REALTIME or CLOCK_MONOTONIC, or an abstime whose tv_nsec is out of
-// range, as glibc's.
-int join_thread_until(clonert_thread *thread, void **result, clockid_t clock,
-                      const timespec *abstime) noexcept;
+// range. A cancellation point, as they are: a cancellation unwinds from the
+// wait (so not noexcept) and leaves the thread joinable.
+int join_thread_until(clonert_thread *thread, void **result, clockid_t clock, const timespec *abstime);
 
 }  // namespace clonert

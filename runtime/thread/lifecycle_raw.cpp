@@ -400,20 +400,66 @@ clonert_thread *thread_of_pthread(pthread_t thread) noexcept {
     return record_below(*layout, layout->tp_of_pthread(reinterpret_cast<const void *>(thread)));
 }
 
-int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const timespec *abstime) noexcept {
-    if (t == current) return EDEADLK;
-    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
-    if (abstime != nullptr) {
-        if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
-        if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
-    }
-    pid_t *word = t->image.join_word;
+namespace {
+
+// The wait of pthread_join and its timed forms, which are cancellation
+// points (POSIX; glibc waits with a cancellable futex wait,
+// nptl/pthread_join_common.c): until the kernel clears the join word, or
+// `clock` passes abstime (null: no deadline). It waits with asynchronous
+// cancellation enabled, as glibc's own blocking calls did up to 2.40
+// (__pthread_enable_asynccancel), so that pthread_cancel stops the caller
+// while it waits, and at once if a cancellation is already pending
+// (pthread_setcanceltype acts on it). The unwinding then leaves through this
+// frame and its callers up to the interposed pthread_join, which hold nothing
+// to give back and are not noexcept (a noexcept frame would terminate it).
+// A thread that has already ended is joined without a wait, and so without
+// acting on a pending cancellation, as glibc's. Returns 0 or ETIMEDOUT.
+int wait_cancellable(pid_t *word, clockid_t clock, const timespec *abstime) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 0) return 0;
+    int old_type = PTHREAD_CANCEL_DEFERRED;
+    pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
+    int err = 0;
     for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
-        if (abstime == nullptr) return EBUSY;
         // Shared, like every wait on the join word (see wait_until_gone).
-        if (futex::wait_until(word, tid, clock, *abstime, futex::scope::shared) == -ETIMEDOUT)
-            return ETIMEDOUT;
+        const long r = abstime != nullptr ? futex::wait_until(word, tid, clock, *abstime, futex::scope::shared)
+                                          : futex::wait(word, tid, futex::scope::shared);
+        if (r == -ETIMEDOUT) {
+            err = ETIMEDOUT;
+            break;
+        }
     }
+    pthread_setcanceltype(old_type, nullptr);
+    return err;
+}
+
+}  // namespace
+
+int try_join_thread(clonert_thread *t, void **result) noexcept {
+    // glibc's pthread_tryjoin_np answers EBUSY for a running thread before
+    // any other check, even for the caller itself or a detached thread
+    // (nptl/pthread_tryjoin.c).
+    if (__atomic_load_n(t->image.join_word, __ATOMIC_ACQUIRE) != 0) return EBUSY;
+    return join_thread(t, result);
+}
+
+int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const timespec *abstime) {
+    // glibc's order: pthread_clockjoin_np checks the clock first; then a
+    // detached thread is EINVAL before the caller joining itself is EDEADLK
+    // (nptl/pthread_clockjoin.c, nptl/pthread_join_common.c).
+    if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
+    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
+    if (t == current || t->tid == glibc::own_tid()) return EDEADLK;
+    if (abstime != nullptr) {
+        if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
+        // Passed already; the kernel would refuse a negative time (glibc's
+        // futex wait answers ETIMEDOUT the same way: nptl/futex-internal.c).
+        if (abstime->tv_sec < 0) {
+            const int err = try_join_thread(t, result);
+            return err == EBUSY ? ETIMEDOUT : err;
+        }
+    }
+    const int err = wait_cancellable(t->image.join_word, clock, abstime);
+    if (err != 0) return err;
     return join_thread(t, result);  // gone: no wait left
 }
 
