@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <string>
 #include <fcntl.h>
@@ -23,34 +24,60 @@
 namespace clonert {
 namespace {
 
-// A small fixed table, so that taking or returning a mapping never
-// allocates. Entries are kept in the order they were cached (oldest first),
-// so that eviction takes the oldest and reuse the newest.
+// The cache of ended threads' mappings: a fixed ring of entries, so that
+// taking or returning a mapping never allocates, oldest first, so that decay
+// and eviction take the oldest and reuse the newest (the likeliest still in
+// the CPU's caches).
+//
+// Its size follows demand. Idle, it keeps at most `limit` bytes (40 MiB by
+// default, glibc's own stack cache: nptl/nptl-stack.c, stack_cache_maxsize).
+// While the threads in use hold more than that -- a burst -- it may keep as
+// many bytes as the burst's peak, so that the next burst reuses its stacks
+// instead of mapping them again. Once demand has been back under the limit
+// for decay_after, each later creation or exit gives back up to decay_batch
+// of the oldest entries, until the cache is under the limit again. No helper
+// thread: the decay runs on the threads that use the cache.
 struct stack_cache {
-    // Enough entries for bursts when a program raises the byte limit; the
-    // default byte limit keeps far fewer. Lookups start from the newest entry
-    // and almost always stop there.
-    static constexpr std::size_t slots = 1024;
-    // At most this many mappings are evicted at once (and unmapped after the
-    // lock is dropped), from an array on the caller's stack.
+    static constexpr std::size_t slots = 16384;  // a power of two (the ring's mask)
+    // Evicted to make room for one mapping: a few at a time, from an array on
+    // the caller's stack, unmapped after the lock is dropped.
     static constexpr std::size_t eviction_batch = 8;
-    // The image lies in the cached mapping itself: valid while cached.
+    static constexpr std::size_t decay_batch = 64;
+    static constexpr long decay_after_ns = 200 * 1000 * 1000;
+    static constexpr std::size_t default_limit = 40u << 20;
+
+    // The image lies in the cached mapping itself: valid while cached. An
+    // entry cached before a fork(2) is free in the child whatever its join
+    // word says (see after_fork).
     struct entry {
         const thread_image *image;
+        unsigned fork_generation;
         const thread_memory &memory() const { return image->memory; }
     };
-    entry entries[slots];
-    std::size_t count = 0;
-    std::size_t bytes = 0;
-    std::size_t limit = 64u << 20;  // glibc keeps 40 MiB; a few default stacks either way
+    entry ring[slots];
+    std::size_t head = 0, count = 0;  // oldest at ring[head]
+    std::size_t bytes = 0;            // mapped bytes cached
+    std::size_t limit = default_limit;
+    unsigned fork_generation = 0;
+    // Demand: bytes of clonert's mappings in use by threads (acquired and not
+    // yet given back), the peak of the current burst, and when demand was
+    // last over the limit (CLOCK_MONOTONIC_COARSE, ns).
+    std::size_t in_use = 0;
+    std::size_t burst_peak = 0;
+    long last_high_demand = 0;
+
+    entry &at(std::size_t i) { return ring[(head + i) & (slots - 1)]; }
 
     // 0 once the kernel has cleared it, and in a mapping no thread ran on
     // (its creation failed before clone: the word was never written).
-    static bool gone(const entry &e) { return __atomic_load_n(e.image->join_word, __ATOMIC_ACQUIRE) == 0; }
-    bool has_room(std::size_t size) const { return count < slots && bytes + size <= limit; }
+    bool gone(const entry &e) const {
+        return e.fork_generation != fork_generation || __atomic_load_n(e.image->join_word, __ATOMIC_ACQUIRE) == 0;
+    }
+    std::size_t allowance() const { return limit == 0 ? 0 : std::max(limit, burst_peak); }
+    bool has_room(std::size_t size) const { return count < slots && bytes + size <= allowance(); }
 
     void push(const thread_image &image) {
-        entries[count++] = {&image};
+        at(count++) = {&image, fork_generation};
         bytes += image.memory.size;
     }
 
@@ -62,33 +89,67 @@ struct stack_cache {
         std::size_t size, guard;
     };
 
+    // Takes entry i out (0: the oldest), closing the gap from the nearer end.
     mapping take(std::size_t i) {
-        const thread_memory &m = entries[i].memory();
+        const thread_memory &m = at(i).memory();
         const mapping taken{m.base, m.size, m.guard};
-        for (std::size_t j = i + 1; j < count; ++j) entries[j - 1] = entries[j];
+        if (i < count / 2) {
+            for (std::size_t j = i; j > 0; --j) at(j) = at(j - 1);
+            head = (head + 1) & (slots - 1);
+        } else {
+            for (std::size_t j = i + 1; j < count; ++j) at(j - 1) = at(j);
+        }
         --count;
         bytes -= taken.size;
         return taken;
     }
 
-    // Takes out, oldest first, up to eviction_batch mappings of threads that
-    // are gone, until `fits` holds; returns how many it put in `out`.
+    // Takes out, oldest first, up to `most` mappings of threads that are
+    // gone, until `fits` holds; returns how many it put in `out`.
     template <class Fits>
-    std::size_t evict_until(Fits fits, mapping *out) {
+    std::size_t evict_until(Fits fits, mapping *out, std::size_t most) {
         std::size_t n = 0;
-        for (std::size_t i = 0; !fits() && i < count && n < eviction_batch;) {
-            if (gone(entries[i])) out[n++] = take(i);
+        for (std::size_t i = 0; !fits() && i < count && n < most;) {
+            if (gone(at(i))) out[n++] = take(i);
             else ++i;
         }
+        return n;
+    }
+
+    static long now_ns() {
+        timespec t;
+        clock_gettime(CLOCK_MONOTONIC_COARSE, &t);  // the vDSO: no system call
+        return t.tv_sec * 1000000000L + t.tv_nsec;
+    }
+
+    // A thread takes (+size) or gives back (-size) a mapping of clonert's.
+    void note_demand(std::size_t size, bool taken) {
+        in_use = taken ? in_use + size : in_use - size;
+        if (in_use > limit) {
+            burst_peak = std::max(burst_peak, in_use);
+            last_high_demand = now_ns();
+        }
+    }
+
+    // The decay (see the top): up to decay_batch entries into `out`.
+    std::size_t decay(mapping *out) {
+        if (bytes <= limit || in_use > limit || now_ns() - last_high_demand < decay_after_ns) return 0;
+        const std::size_t n = evict_until([this] { return bytes <= limit; }, out, decay_batch);
+        burst_peak = bytes > limit ? bytes : 0;
         return n;
     }
 
     // In the child of fork(), with the lock held: a mapping cached by a
     // thread that had not yet finished exiting when the parent forked has a
     // join word the kernel will never clear here (that thread does not exist
-    // in the child). No thread but the forking one exists: all are free.
+    // in the child), and no thread but the forking one exists: every entry is
+    // free. Said by a new generation rather than by writing each entry's
+    // join word: a write would copy a page of each cached mapping into the
+    // child (copy on write).
     void after_fork() {
-        for (std::size_t i = 0; i < count; ++i) __atomic_store_n(entries[i].image->join_word, 0, __ATOMIC_RELEASE);
+        ++fork_generation;
+        in_use = 0;  // the parent's threads are not here; the forking one's memory is counted out
+        burst_peak = 0;
     }
 };
 
@@ -97,26 +158,44 @@ stack_cache cache;  // constant-initialised: usable before any constructor runs
 void cache_after_fork() { cache.after_fork(); }
 const int cache_forks = hold_across_fork<cache_lock, cache_after_fork>();
 
-void unmap(const stack_cache::mapping *evicted, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) munmap(evicted[i].base, evicted[i].size);
+// Gives evicted mappings back to the kernel, one munmap(2) for each run of
+// adjacent ones (new mappings are placed below older ones, so a burst's
+// stacks often lie side by side).
+void unmap(stack_cache::mapping *evicted, std::size_t n) noexcept {
+    std::sort(evicted, evicted + n, [](const auto &a, const auto &b) { return a.base < b.base; });
+    for (std::size_t i = 0; i < n;) {
+        std::byte *const base = evicted[i].base;
+        std::size_t length = evicted[i].size;
+        for (++i; i < n && evicted[i].base == base + length; ++i) length += evicted[i].size;
+        munmap(base, length);
+    }
 }
 
+// A mapping from the cache, if one of this size and guard is free.
 bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
-    std::lock_guard<spin_lock> hold(cache_lock);
-    // Newest first: the most recently used stack is the likeliest still in
-    // the CPU's caches.
-    for (std::size_t i = cache.count; i-- > 0;) {
-        const auto &e = cache.entries[i];
-        if (e.memory().size == size && e.memory().guard == guard && stack_cache::gone(e)) {
-            const stack_cache::mapping taken = cache.take(i);
-            out.base = taken.base;
-            out.size = taken.size;
-            out.guard = taken.guard;
-            out.reused = true;
-            return true;
+    stack_cache::mapping decayed[stack_cache::decay_batch];
+    std::size_t n = 0;
+    bool found = false;
+    {
+        std::lock_guard<spin_lock> hold(cache_lock);
+        cache.note_demand(size, true);
+        n = cache.decay(decayed);
+        // Newest first.
+        for (std::size_t i = cache.count; i-- > 0;) {
+            const auto &e = cache.at(i);
+            if (e.memory().size == size && e.memory().guard == guard && cache.gone(e)) {
+                const stack_cache::mapping taken = cache.take(i);
+                out.base = taken.base;
+                out.size = taken.size;
+                out.guard = taken.guard;
+                out.reused = true;
+                found = true;
+                break;
+            }
         }
     }
-    return false;
+    unmap(decayed, n);
+    return found;
 }
 
 // MADV_GUARD_INSTALL (Linux 6.13, <linux/mman.h>; older headers lack it):
@@ -184,23 +263,24 @@ void map_fresh(std::size_t size, std::size_t guard, thread_memory &out) {
     out.guard = guard;
 }
 
-// Puts m in the cache, making room by evicting mappings of finished threads
-// (oldest first) if it must: a cache full of one stack size must not turn
-// away every thread of another size, each of which would then leave its
-// malloc state behind. Unmaps what it evicted. Returns false if m does not
-// fit even so.
+// Puts a thread's mapping in the cache, making room by evicting mappings of
+// finished threads (oldest first) if it must: a cache full of one stack size
+// must not turn away every thread of another size, each of which would then
+// leave its malloc state behind. Unmaps what it evicted. Returns false if
+// the mapping does not fit even so.
 bool cache_with_eviction(const thread_image &image) noexcept {
-    stack_cache::mapping evicted[stack_cache::eviction_batch];  // filled as needed
+    stack_cache::mapping evicted[stack_cache::decay_batch];  // filled as needed
     std::size_t n = 0;
     bool cached = false;
     const std::size_t size = image.memory.size;
     {
         std::lock_guard<spin_lock> hold(cache_lock);
-        if (size <= cache.limit) {
-            n = cache.evict_until([&] { return cache.has_room(size); }, evicted);
-            cached = cache.has_room(size);
-            if (cached) cache.push(image);
-        }
+        cache.note_demand(size, false);
+        n = cache.decay(evicted);
+        if (n == 0 && size <= cache.allowance())
+            n = cache.evict_until([&] { return cache.has_room(size); }, evicted, stack_cache::eviction_batch);
+        cached = cache.has_room(size);
+        if (cached) cache.push(image);
     }
     unmap(evicted, n);
     return cached;
@@ -222,10 +302,17 @@ thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_
         const std::size_t guard =
             m.reported_guard == 0 ? 0 : std::max(m.reported_guard, arch::minimum_guard);
         const std::size_t size = round_up(a.stack_size, page_size()) + guard;
-        if (take_cached(size, guard, m))
+        if (take_cached(size, guard, m)) {
             counters::stack_cache_hits.fetch_add(1, std::memory_order_relaxed);
-        else
-            map_fresh(size, guard, m);
+        } else {
+            try {
+                map_fresh(size, guard, m);
+            } catch (...) {
+                std::lock_guard<spin_lock> hold(cache_lock);
+                cache.note_demand(size, false);  // taken in take_cached: never used
+                throw;
+            }
+        }
     }
     const auto end = reinterpret_cast<std::uintptr_t>(m.base + m.size);
     m.top_reserve = reinterpret_cast<std::byte *>(align_down(end - top_size, top_align));
@@ -245,16 +332,13 @@ bool cache_own_memory(const thread_image &image) noexcept {
     return !image.memory.caller_owned && cache_with_eviction(image);
 }
 
-void unmap_thread_memory(const thread_memory &m) noexcept {
-    if (!m.caller_owned) munmap(m.base, m.size);
-}
-
 std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
     std::size_t previous;
     {
         std::lock_guard<spin_lock> hold(cache_lock);
         previous = cache.limit;
         cache.limit = bytes;
+        cache.burst_peak = 0;  // the new limit holds at once, burst or not
     }
     // Unmap what no longer fits, a few at a time (never with the lock held).
     for (;;) {
@@ -262,7 +346,7 @@ std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
         std::size_t n;
         {
             std::lock_guard<spin_lock> hold(cache_lock);
-            n = cache.evict_until([] { return cache.bytes <= cache.limit; }, evicted);
+            n = cache.evict_until([] { return cache.bytes <= cache.limit; }, evicted, stack_cache::eviction_batch);
         }
         unmap(evicted, n);
         if (n < stack_cache::eviction_batch) return previous;

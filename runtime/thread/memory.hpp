@@ -39,9 +39,6 @@ void release_thread_memory(const thread_image &image) noexcept;
 // then unmap its memory itself).
 bool cache_own_memory(const thread_image &image) noexcept;
 
-// Unmaps a mapping of acquire_thread_memory that no thread image was laid
-// out in (nothing for a caller's stack).
-void unmap_thread_memory(const thread_memory &memory) noexcept;
 
 // The most the cache may hold, in bytes of mapping; 0 disables it. Returns
 // the previous limit; what no longer fits is unmapped.

@@ -48,11 +48,16 @@ grep -qF -- "-- clonert $version from $prefix/" "$work/cm/configure.log" ||
 cmake --build "$work/cm/build" >/dev/null
 # Linked with the installed libclonert.so (found through the package), and
 # run without LD_LIBRARY_PATH: CMake's build RPATH leads to it.
+# (Each listing is read whole before grep looks at it: `grep -q` stops at the
+# first match, and the writer, cut off mid-output by SIGPIPE, would fail the
+# pipeline under pipefail.)
 for exe in consumer consumer_c; do
-  readelf -d "$work/cm/build/$exe" | grep -q 'NEEDED.*\[libclonert\.so\]' ||
+  needed=$(readelf -d "$work/cm/build/$exe")
+  grep -q 'NEEDED.*\[libclonert\.so\]' <<<"$needed" ||
     { echo "cmake: $exe does not need libclonert.so" >&2; exit 1; }
-  ldd "$work/cm/build/$exe" | grep -q "libclonert\.so => $prefix/" ||
-    { ldd "$work/cm/build/$exe"; echo "cmake: $exe does not load the installed libclonert.so" >&2; exit 1; }
+  loaded=$(ldd "$work/cm/build/$exe")
+  grep -q "libclonert\.so => $prefix/" <<<"$loaded" ||
+    { echo "$loaded"; echo "cmake: $exe does not load the installed libclonert.so" >&2; exit 1; }
   "$work/cm/build/$exe"
 done
 next_major=$(( ${version%%.*} + 1 )).0
