@@ -26,6 +26,9 @@ registry_entry head{&head, &head};
 std::atomic<int> creation_held{0};    // 1 while a broadcast runs (a futex word)
 std::atomic<std::uint64_t> serials{0};
 thread_local registry_entry *own_entry = nullptr;
+// Bumped in the child of each fork: an entry listed in an older generation
+// describes a thread of the parent, and is no longer in the list.
+unsigned fork_generation = 0;
 
 void link_after_head_prev(registry_entry *e) {
     e->next = &head;
@@ -33,6 +36,7 @@ void link_after_head_prev(registry_entry *e) {
     head.prev->next = e;
     head.prev = e;
     e->in_list = true;
+    e->fork_generation = fork_generation;
 }
 
 // In the child of fork(), on its only thread, with the lock held (taken
@@ -40,9 +44,12 @@ void link_after_head_prev(registry_entry *e) {
 // here: its join word will never be cleared, and an entry still "starting"
 // would keep credentials.cpp waiting for it forever. Only the forking thread
 // stays, if clonert made it (glibc's fork has already set its join word,
-// struct pthread.tid, to its new TID).
+// struct pthread.tid, to its new TID). The other entries are dropped by a
+// new generation, not by writing into each: each lies in its thread's memory,
+// and a write would copy a page of every thread into the child (copy on
+// write; with 10,000 threads alive that was most of the time fork took).
 void after_fork() {
-    for (registry_entry *e = head.next; e != &head; e = e->next) e->in_list = false;
+    ++fork_generation;
     head.prev = head.next = &head;
     creation_held.store(0, std::memory_order_relaxed);  // its holder is not here
     if (own_entry != nullptr) link_after_head_prev(own_entry);
@@ -91,7 +98,7 @@ void thread_started(registry_entry *e) noexcept {
 
 void unregister_thread(registry_entry *e) noexcept {
     std::lock_guard<sleeping_lock> hold(registry_lock);
-    if (!e->in_list) return;
+    if (!e->in_list || e->fork_generation != fork_generation) return;
     e->prev->next = e->next;
     e->next->prev = e->prev;
     e->in_list = false;

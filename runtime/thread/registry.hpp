@@ -18,6 +18,7 @@ namespace clonert {
 struct registry_entry {
     registry_entry *prev = nullptr, *next = nullptr;
     bool in_list = false;           // changed under the registry's lock only
+    unsigned fork_generation = 0;   // the registry's generation when listed (registry.cpp)
     std::uint64_t serial = 0;       // unique over the process's life (TIDs are reused)
     std::atomic<bool> starting{false};  // listed, and its clone has not yet run it
     // The thread's image (in the same record): its join word holds the TID
