@@ -17,7 +17,11 @@ ninja -C "$work/sub/build" >/dev/null
 "$work/sub/build/consumer"
 echo "subproject: ok"
 
-meson setup "$work/lib" "$src" --prefix=/usr -Dtests=false -Dbench=false -Dexamples=false >/dev/null
+# --libdir=lib: a Meson that cannot ask dpkg-architecture for Debian's
+# multiarch directory (a minimal chroot has no dpkg-dev) picks lib64, which
+# Debian's CMake does not search for packages (FIND_LIBRARY_USE_LIB64_PATHS is
+# off there); every CMake searches <prefix>/lib/cmake.
+meson setup "$work/lib" "$src" --prefix=/usr --libdir=lib -Dtests=false -Dbench=false -Dexamples=false >/dev/null
 ninja -C "$work/lib" >/dev/null
 DESTDIR="$work/root" meson install -C "$work/lib" --quiet >/dev/null
 pcdir=$(dirname "$(find "$work/root" -name clonert.pc | head -n1)")
