@@ -49,18 +49,25 @@ void *at_tp(std::uintptr_t tp, std::ptrdiff_t offset) { return reinterpret_cast<
 
 dtv_entry *&dtv_slot(std::uintptr_t tp) { return field<dtv_entry *>(at_tp(tp, 0), arch::tcb_dtv); }
 
-// A fresh DTV sized for every module loaded so far, each slot unallocated.
-dtv_entry *new_dtv(const module_table &mods, std::uintptr_t parent_tp) {
+// A DTV sized for every module loaded so far, each slot unallocated: the
+// kept one of an earlier thread on this memory if it is large enough (it is
+// freed otherwise), else a new one.
+dtv_entry *new_dtv(const module_table &mods, std::uintptr_t parent_tp, void *kept) {
     const dtv_entry *parent = dtv_slot(parent_tp);
     // The parent's DTV may not yet have grown for a module loaded since.
     const std::size_t capacity = std::max<std::size_t>(parent[-1].counter, mods.highest_id);
-    // From malloc: glibc may realloc it when a dlopen grows the DTV.
-    auto *block = static_cast<dtv_entry *>(std::malloc((capacity + 2) * sizeof(dtv_entry)));
-    if (block == nullptr) throw std::bad_alloc();
+    auto *block = static_cast<dtv_entry *>(kept);  // block[0] is dtv[-1], the capacity
+    if (block == nullptr || block[0].counter < capacity) {
+        // From malloc: glibc may realloc it when a dlopen grows the DTV.
+        auto *fresh = static_cast<dtv_entry *>(std::malloc((capacity + 2) * sizeof(dtv_entry)));
+        if (fresh == nullptr) throw std::bad_alloc();
+        std::free(block);
+        block = fresh;
+        block[0].counter = capacity;
+    }
     dtv_entry *dtv = block + 1;
-    dtv[-1].counter = capacity;
     dtv[0].counter = parent[0].counter;  // the generation the parent has seen
-    for (std::size_t i = 1; i <= capacity; ++i) dtv[i].pointer = {dtv_unallocated, nullptr};
+    for (std::size_t i = 1; i <= dtv[-1].counter; ++i) dtv[i].pointer = {dtv_unallocated, nullptr};
     return dtv;
 }
 
@@ -121,10 +128,10 @@ void fill_pthread(const layout &l, char *pthread, const stack_block &stack, bool
 }  // namespace
 
 std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack, bool detached) {
+                                    const stack_block &stack, bool detached, void *kept_dtv) {
     const module_table &mods = static_tls_modules(l);  // may throw bad_alloc: before any change
     const std::uintptr_t parent_tp = arch::thread_pointer();
-    dtv_entry *dtv = new_dtv(mods, parent_tp);          // likewise
+    dtv_entry *dtv = new_dtv(mods, parent_tp, kept_dtv);  // likewise
     if (state == area_state::unknown) {
         // A caller's stack: zero it, as glibc does (nptl/allocatestack.c).
         std::memset(area, 0, l.area.size);
@@ -348,15 +355,17 @@ void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept {
     arch::syscall(SYS_set_robust_list, 0, sizeof(robust_list_head));
 }
 
-void free_dtv(const layout &, std::uintptr_t tp) noexcept {
+void *take_dtv(const layout &, std::uintptr_t tp) noexcept {
     dtv_entry *&slot = dtv_slot(tp);
     dtv_entry *dtv = slot;
-    if (dtv == nullptr) return;
+    if (dtv == nullptr) return nullptr;
     // The blocks glibc allocated for modules without static TLS (usually none).
     for (std::size_t i = 1; i <= dtv[-1].counter; ++i)
         if (dtv[i].pointer.to_free != nullptr) std::free(dtv[i].pointer.to_free);
-    std::free(dtv - 1);
     slot = nullptr;
+    return dtv - 1;  // the block malloc gave (new_dtv), or glibc's realloc of it
 }
+
+void free_dtv(const layout &l, std::uintptr_t tp) noexcept { std::free(take_dtv(l, tp)); }
 
 }  // namespace clonert::glibc

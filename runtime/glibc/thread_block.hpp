@@ -31,9 +31,11 @@ struct stack_block {
 // A reused area keeps libc's TLS block (it carries malloc's tcache and arena,
 // which glibc cannot free for us) with errno and h_errno reset; every other
 // block is copied afresh from its initial image. Returns the thread pointer.
-// Throws std::bad_alloc if the DTV cannot be allocated (nothing is changed).
+// `kept_dtv` is a DTV an earlier thread on this memory left (take_dtv), or
+// null: reused if large enough, else freed. Throws std::bad_alloc if a DTV
+// cannot be allocated (nothing is changed; kept_dtv is then still the caller's).
 std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack, bool detached);
+                                    const stack_block &stack, bool detached, void *kept_dtv);
 
 // struct pthread's joinid/joinstate says detached (pthread_getattr_np reads it).
 void mark_detached(const layout &l, std::uintptr_t tp) noexcept;
@@ -75,6 +77,10 @@ void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept;
 // For a thread that has ended, or the calling thread itself on its way out
 // with signals blocked: no TLS of a dlopened module may be touched after.
 void free_dtv(const layout &l, std::uintptr_t tp) noexcept;
+// As free_dtv, but the DTV itself is handed to the caller (a malloc'd block,
+// to give to the next thread on this memory through prepare_thread_block, or
+// to free): one malloc and free fewer per thread when memory is reused.
+void *take_dtv(const layout &l, std::uintptr_t tp) noexcept;
 
 // True if `thread` (a pthread_t, i.e. a struct pthread *) is one clonert
 // made: prepare_thread_block leaves a mark where glibc keeps the start

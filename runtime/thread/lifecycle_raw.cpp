@@ -152,7 +152,9 @@ void wait_until_gone(const clonert_thread *t) {
 void reclaim(clonert_thread *t) noexcept {
     if (t->progress == stage::started) wait_until_gone(t);
     unregister_thread(&t->registry);
-    if (t->progress != stage::reserved) glibc::free_dtv(*t->layout, t->image.tp);
+    // The DTV stays with the memory for the next thread on it (the cache
+    // frees it if it unmaps the memory instead).
+    if (t->progress != stage::reserved) t->image.memory.kept_block = glibc::take_dtv(*t->layout, t->image.tp);
     release_thread_memory(t->image);
 }
 
@@ -167,15 +169,16 @@ void block_all_signals() {
 // A detached thread gives back its own memory. No signal handler may run
 // from here on: the DTV is freed, and the stack may be about to disappear.
 void end_detached(clonert_thread *t) {
-    const thread_image &image = t->image;
+    thread_image &image = t->image;
     const glibc::layout &layout = *t->layout;
     block_all_signals();
-    glibc::free_dtv(layout, image.tp);
+    image.memory.kept_block = glibc::take_dtv(layout, image.tp);
     if (cache_own_memory(image)) {
         CLONERT_TRACE("exit: detached thread leaves its memory to the cache");
         return;  // reusable once the kernel clears the join word, after exit
     }
     const thread_memory memory = image.memory;
+    std::free(memory.kept_block);
     if (memory.caller_owned) return;
     // It must unmap the stack it runs on: rseq and the robust list point into
     // it, and the kernel would clear the join word in memory that may belong
@@ -278,11 +281,13 @@ clonert_thread *reserve(const thread_attributes &a, const glibc::layout &layout,
     t->static_tls = glibc::last_static_tls_modules();
     try {
         glibc::prepare_thread_block(layout, memory.top_reserve, state,
-                                    {memory.base, memory.size, memory.guard, memory.reported_guard}, a.detached);
+                                    {memory.base, memory.size, memory.guard, memory.reported_guard}, a.detached,
+                                    memory.kept_block);
     } catch (const std::bad_alloc &) {
-        reclaim(t);
+        reclaim(t);  // the kept block, if any, is still the memory's
         fail(EAGAIN, "no memory for the thread's DTV");
     }
+    t->image.memory.kept_block = nullptr;  // the DTV is the thread's now (its TCB points at it)
     t->progress = stage::laid_out;
     CLONERT_TRACE("tls: TLS area at %p, thread pointer %#lx", static_cast<void *>(memory.top_reserve),
                   static_cast<unsigned long>(t->image.tp));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <mutex>
@@ -87,12 +88,13 @@ struct stack_cache {
     struct mapping {
         std::byte *base;
         std::size_t size, guard;
+        void *kept_block;
     };
 
     // Takes entry i out (0: the oldest), closing the gap from the nearer end.
     mapping take(std::size_t i) {
         const thread_memory &m = at(i).memory();
-        const mapping taken{m.base, m.size, m.guard};
+        const mapping taken{m.base, m.size, m.guard, m.kept_block};
         if (i < count / 2) {
             for (std::size_t j = i; j > 0; --j) at(j) = at(j - 1);
             head = (head + 1) & (slots - 1);
@@ -162,6 +164,7 @@ const int cache_forks = hold_across_fork<cache_lock, cache_after_fork>();
 // adjacent ones (new mappings are placed below older ones, so a burst's
 // stacks often lie side by side).
 void unmap(stack_cache::mapping *evicted, std::size_t n) noexcept {
+    for (std::size_t i = 0; i < n; ++i) std::free(evicted[i].kept_block);
     std::sort(evicted, evicted + n, [](const auto &a, const auto &b) { return a.base < b.base; });
     for (std::size_t i = 0; i < n;) {
         std::byte *const base = evicted[i].base;
@@ -188,6 +191,7 @@ bool take_cached(std::size_t size, std::size_t guard, thread_memory &out) {
                 out.base = taken.base;
                 out.size = taken.size;
                 out.guard = taken.guard;
+                out.kept_block = taken.kept_block;
                 out.reused = true;
                 found = true;
                 break;
@@ -324,8 +328,9 @@ thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_
 
 void release_thread_memory(const thread_image &image) noexcept {
     const thread_memory m = image.memory;  // the image goes with its memory
-    if (m.caller_owned) return;
-    if (!cache_with_eviction(image)) munmap(m.base, m.size);
+    if (!m.caller_owned && cache_with_eviction(image)) return;
+    std::free(m.kept_block);
+    if (!m.caller_owned) munmap(m.base, m.size);
 }
 
 bool cache_own_memory(const thread_image &image) noexcept {
