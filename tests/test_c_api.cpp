@@ -6,7 +6,7 @@
 //
 // Detached threads give their memory back themselves: to the stack cache, or,
 // when the cache is off or full, by unmapping the stack they run on
-// (runtime/thread/lifecycle_raw.cpp, unmap_self). Both paths are run many times here and
+// (runtime/thread/lifecycle_raw.cpp, end_detached). Both paths are run many times here and
 // judged from /proc/self/maps and /proc/self/task.
 #include <clonert/clonert.h>
 

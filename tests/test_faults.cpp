@@ -606,7 +606,7 @@ TEST_CASE("faults: fork while other threads make threads: the child can malloc a
 // A child forked while another thread is inside clonert's thread creation
 // must not inherit clonert's list of live threads as the fork caught it: its
 // spin lock held (the child's first clonert thread would spin forever in
-// live_threads::lock), or a record whose clone had not returned (the child's
+// the registry's lock, runtime/thread/registry.cpp), or a record whose clone had not returned (the child's
 // setuid family would wait forever for that "starting" thread). The runtime
 // holds the lock across fork and starts the child's list afresh
 // (runtime/thread/lifecycle_raw.cpp, pthread_atfork). Before it did, this case saw 5

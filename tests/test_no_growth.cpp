@@ -22,7 +22,7 @@
 //     into the tcache. The thread body below frees a known set of blocks, so
 //     the bound per thread is exact: 656 B + their chunk sizes (2,464 B on a
 //     64-bit glibc), and for a detached thread that unmaps itself also the
-//     DTV it frees on its way out (runtime/thread/lifecycle_raw.cpp, unmap_self).
+//     DTV it frees on its way out (runtime/thread/lifecycle_raw.cpp, end_detached).
 // Mappings and descriptors must come back exactly, after a warm-up that lets
 // malloc create its arenas (up to 8 per CPU, each a mapping that stays).
 #include <clonert/clonert.h>

@@ -103,7 +103,7 @@ void in_pthread(F f) {
 // __libc_single_threaded is set, and only pthread_create clears it
 // (nptl/pthread_create.c). A raw thread does not: examples/pitfalls/
 // single_threaded.c shows that in a fresh process. clonert creates one
-// pthread before its first thread (runtime/glibc/, check_live).
+// pthread before its first thread (runtime/glibc/layout.cpp, learn_from_live_thread).
 
 TEST_CASE("single-thread mode: after a clonert thread glibc takes its locks") {
     in_clonert_thread([] {});

@@ -131,10 +131,34 @@ std::vector<mapping> maps_overlapping(std::uintptr_t low, std::uintptr_t high) {
     return lines;
 }
 
-// The inaccessible mapping that ends where the stack begins, if any.
+// True if the kernel cannot read the byte at `p`: write(2) from it into a
+// pipe fails with EFAULT (a PROT_NONE page, or a guard region).
+bool unreadable(std::uintptr_t p) {
+    int fds[2];
+    if (pipe(fds) != 0) return false;
+    const bool refused = write(fds[1], reinterpret_cast<const void *>(p), 1) < 0 && errno == EFAULT;
+    close(fds[0]);
+    close(fds[1]);
+    return refused;
+}
+
+// The guard below the stack: the inaccessible mapping that ends where the
+// stack begins (an mprotect(PROT_NONE) guard), or else the unreadable pages
+// at the bottom of the stack's own mapping (a guard region, installed with
+// madvise(MADV_GUARD_INSTALL) on Linux 6.13 and later: /proc shows it as
+// part of the "rw-p" line). {} if none.
 mapping guard_below(std::uintptr_t stack_low) {
-    for (const mapping &m : read_maps())
+    const long page = sysconf(_SC_PAGESIZE);
+    for (const mapping &m : read_maps()) {
         if (m.end == stack_low && m.perms.rfind("---", 0) == 0) return m;
+        if (m.start < stack_low && stack_low <= m.end && unreadable(stack_low - page)) {
+            mapping guard = m;
+            guard.end = stack_low;
+            guard.start = stack_low;
+            while (guard.start > m.start && unreadable(guard.start - page)) guard.start -= page;
+            return guard;
+        }
+    }
     return {};
 }
 

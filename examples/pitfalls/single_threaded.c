@@ -7,7 +7,7 @@
  * (nptl/pthread_create.c, __pthread_create_2_1). A thread made with a raw
  * clone() goes unnoticed: two such threads calling malloc at once corrupt the
  * heap. clonert creates (and joins) one pthread before its first thread
- * (runtime/glibc/, check_live), which switches the process for good.
+ * (runtime/glibc/layout.cpp, learn_from_live_thread), which switches the process for good.
  *
  * This program must start as a fresh process, so it is a program and not a
  * test case in tests/test_pitfalls.cpp: a fork keeps the flag as it was. It

@@ -59,7 +59,7 @@ struct attr_state {
     // whatever its bytes happen to say.
     std::uint64_t alive;
     // The concrete values clonert_create passes down, pthread's defaults
-    // filled in from the start: the checks are made once, in reserve_thread.
+    // filled in from the start: the checks are made once, in create_thread.
     thread_attributes values;
 };
 static_assert(sizeof(attr_state) <= sizeof(clonert_attr_t), "clonert_attr_t is too small");

@@ -18,7 +18,7 @@ namespace {
 
 thread_attributes to_attributes(const thread_options &o) {
     // Options not given take pthread's defaults; the checks are made once,
-    // in reserve_thread.
+    // in create_thread.
     thread_attributes a = default_attributes();
     if (o.stack_size) a.stack_size = *o.stack_size;
     if (o.guard_size) a.guard_size = *o.guard_size;

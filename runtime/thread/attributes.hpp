@@ -11,7 +11,7 @@ namespace clonert {
 
 struct thread_attributes {
     std::size_t stack_size;          // bytes of stack below the TLS area
-    std::size_t guard_size;          // bytes of PROT_NONE below the stack, as asked
+    std::size_t guard_size;          // bytes below the stack that fault on access, as asked
     void *stack = nullptr;           // a caller's stack (lowest address), or null
     std::size_t stack_length = 0;    // its length
     bool detached = false;

@@ -31,7 +31,7 @@ namespace clonert {
 struct thread_memory {
     std::byte *base = nullptr;       // lowest address
     std::size_t size = 0;            // bytes from base
-    std::size_t guard = 0;           // bytes of PROT_NONE at the bottom
+    std::size_t guard = 0;           // bytes at the bottom that fault on access (memory.cpp, install_guard)
     std::size_t reported_guard = 0;  // what was asked for, in whole pages (pthread_getattr_np)
     bool caller_owned = false;       // the caller's stack: never unmapped or cached
     bool reused = false;             // came from the stack cache

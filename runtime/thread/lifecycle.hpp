@@ -1,4 +1,5 @@
-// A thread's life, from memory to exit: reserve, start, join or detach.
+// A thread's life, from memory to exit: create (reserve, construct, start),
+// then join or detach.
 //
 // Two implementations share this interface: lifecycle_raw.cpp (threads from
 // clonert's own clone stubs) and lifecycle_pthread.cpp (pthread_create, for
@@ -44,7 +45,7 @@ clonert_thread *current_thread() noexcept;
 pid_t thread_tid(const clonert_thread *thread) noexcept;
 // The thread's own glibc struct pthread, as a pthread_t: glibc's functions
 // that take a thread work on it (pthread_kill, pthread_setaffinity_np, ...).
-// Valid from start_thread until the thread is joined, or, detached, ends.
+// Valid from create_thread until the thread is joined, or, detached, ends.
 pthread_t thread_pthread(const clonert_thread *thread) noexcept;
 pid_t current_tid() noexcept;
 // The record of the clonert thread whose pthread_t is `thread` (from

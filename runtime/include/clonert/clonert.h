@@ -105,8 +105,13 @@ pid_t clonert_gettid(clonert_t thread);
  * null thread. */
 pthread_t clonert_pthread(clonert_t thread);
 
-/* The most memory, in bytes, that exited threads' stacks may keep cached for
- * reuse; 0 turns the cache off. Returns the previous limit. */
+/* The most memory, in bytes, that exited threads' stacks keep cached for
+ * reuse once thread creation is quiet (default 40 MiB, glibc's own stack
+ * cache); 0 turns the cache off. During a burst -- while the threads in use
+ * hold more than this -- the cache may keep up to the burst's peak, and gives
+ * the excess back on later creations and exits once demand has stayed under
+ * the limit for 200 ms (no helper thread). Setting it applies at once.
+ * Returns the previous limit. */
 size_t clonert_set_stack_cache_size(size_t bytes);
 
 /* "raw" (threads from clonert's own clone stubs) or "pthread" (the same API
