@@ -126,7 +126,9 @@ struct stack_cache {
 
     // A thread takes (+size) or gives back (-size) a mapping of clonert's.
     void note_demand(std::size_t size, bool taken) {
-        in_use = taken ? in_use + size : in_use - size;
+        // Saturating: after a fork the child counts its forking thread's
+        // memory out (after_fork), and it may give that memory back later.
+        in_use = taken ? in_use + size : (in_use > size ? in_use - size : 0);
         if (in_use > limit) {
             burst_peak = std::max(burst_peak, in_use);
             last_high_demand = now_ns();
