@@ -594,7 +594,15 @@ int malloc_and_print() {
 }
 
 TEST_CASE("faults: fork while other threads make threads: the child can malloc and print") {
-    const int forks = clonert_test::under_qemu() ? 40 : 500;
+    // Under qemu-user 7.2 the forking process itself hung once (a full CI
+    // run, 9 minutes asleep until meson's timeout killed it; not reproduced
+    // in 11 runs since, alone or two at a time): the same qemu limitation as
+    // the case below, where a child forked while another thread is inside
+    // clone can hang -- and qemu blocks host signals there, so the child's
+    // alarm cannot end it and the parent waits for it forever.
+    CLONERT_SKIP_UNDER_QEMU("qemu-user 7.2 does not hold its clone lock across fork: a child forked while "
+                            "another thread is inside clone can hang where its alarm cannot reach it");
+    const int forks = 500;
     const int bad = in_child([forks] {
         const int n = fork_children_while_creating(forks, malloc_and_print);
         std::printf("fork: %d children forked while 2 threads made threads, %d failed\n", forks, n);
