@@ -428,6 +428,7 @@ layout learn() {
     l.pd.multiple_threads = facts.multiple_threads;
     l.pd.join_field = facts.join_field;
     l.pd.join_is_state = facts.join == version_facts::join_kind::joinstate;
+    l.join_order = l.pd.join_is_state ? join_order::cancel_time_self_detached : join_order::detached_self_time;
     l.pd.exiting = facts.exiting;
     l.pd.exit_lock = facts.exit_lock;
     // offsetof(__lock) - offsetof(__list.__next): how the kernel finds a

@@ -76,6 +76,15 @@ inline constexpr std::size_t specific_blocks = 32;
 // clears the tid word after it).
 enum class joinstate : unsigned { exited = 0, joinable = 2, detached = 3 };
 
+// The order in which pthread_join and its timed forms check their case
+// (nptl/pthread_join_common.c); it changed with the join word, in 2.43.
+// Up to 2.42: a detached thread is EINVAL, then the caller joining itself
+// EDEADLK, then a bad time EINVAL; a pending cancellation acts only if the
+// join waits. From 2.43: a pending cancellation acts on entry
+// (__pthread_testcancel), then a bad time is EINVAL, the caller joining
+// itself EDEADLK, a detached thread EINVAL.
+enum class join_order { detached_self_time, cancel_time_self_detached };
+
 // The rseq area (struct rseq, linux/rseq.h) at tp + rseq_offset: its cpu_id
 // word, which sched_getcpu() trusts when it is not negative, and the two
 // negative values glibc keeps there (sysdeps/unix/sysv/linux/rseq-internal.h:
@@ -116,6 +125,7 @@ struct layout {
     std::string version;         // gnu_get_libc_version()
     bool tested = false;         // a version in versions.cpp's table
     pthread_offsets pd{};
+    glibc::join_order join_order = join_order::detached_self_time;
     tls_area area{};
     bool has_rseq_area = false;       // glibc 2.35 and later
     std::ptrdiff_t rseq_offset = 0;   // the rseq area, from tp (__rseq_offset)

@@ -31,7 +31,8 @@ struct version_facts {
     // How glibc tells a joinable thread from a detached one: up to 2.42 the
     // pointer joinid (NULL: joinable; the thread itself: detached), from 2.43
     // the word joinstate (2 joinable, 3 detached, 0 exited), which
-    // pthread_getschedparam and friends read (ESRCH when 0).
+    // pthread_getschedparam and friends read (ESRCH when 0). The same
+    // rework changed pthread_join's order of checks (layout.hpp, join_order).
     enum class join_kind { joinid, joinstate } join;
     std::size_t join_field;
     std::size_t result;               // void *result: pthread_exit's value, PTHREAD_CANCELED

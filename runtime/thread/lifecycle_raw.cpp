@@ -418,7 +418,8 @@ namespace {
 // frame and its callers up to the interposed pthread_join, which hold nothing
 // to give back and are not noexcept (a noexcept frame would terminate it).
 // A thread that has already ended is joined without a wait, and so without
-// acting on a pending cancellation, as glibc's. Returns 0 or ETIMEDOUT.
+// acting on a pending cancellation here (glibc 2.43 acts on one before any
+// check: join_thread_until does that). Returns 0 or ETIMEDOUT.
 int wait_cancellable(pid_t *word, clockid_t clock, const timespec *abstime) {
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 0) return 0;
     int old_type = PTHREAD_CANCEL_DEFERRED;
@@ -448,14 +449,24 @@ int try_join_thread(clonert_thread *t, void **result) noexcept {
 }
 
 int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const timespec *abstime) {
-    // glibc's order: pthread_clockjoin_np checks the clock first; then a
-    // detached thread is EINVAL before the caller joining itself is EDEADLK
-    // (nptl/pthread_clockjoin.c, nptl/pthread_join_common.c).
+    // glibc's order of checks (glibc::join_order, layout.hpp), after
+    // pthread_clockjoin_np's check of the clock (nptl/pthread_clockjoin.c).
+    const bool from_2_43 = t->layout->join_order == glibc::join_order::cancel_time_self_detached;
+    if (from_2_43) pthread_testcancel();
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
-    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
-    if (t == current || t->tid == glibc::own_tid()) return EDEADLK;
+    const bool bad_time = abstime != nullptr && (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000);
+    const bool is_self = t == current || t->tid == glibc::own_tid();
+    const bool is_detached = t->state.load(std::memory_order_acquire) == detached;
+    if (from_2_43) {
+        if (bad_time) return EINVAL;
+        if (is_self) return EDEADLK;
+        if (is_detached) return EINVAL;
+    } else {
+        if (is_detached) return EINVAL;
+        if (is_self) return EDEADLK;
+        if (bad_time) return EINVAL;
+    }
     if (abstime != nullptr) {
-        if (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000) return EINVAL;
         // Passed already; the kernel would refuse a negative time (glibc's
         // futex wait answers ETIMEDOUT the same way: nptl/futex-internal.c).
         if (abstime->tv_sec < 0) {
