@@ -54,9 +54,14 @@ std::unordered_map<pthread_t, clonert_thread *> &joinable_threads() {
     static auto *table = new std::unordered_map<pthread_t, clonert_thread *>;
     return *table;
 }
-void forget_joinable(pthread_t handle) {
+// Forgets t's entry, and only t's: once pthread_join has returned, glibc may
+// give t's pthread_t (its reused stack) to a thread another creator makes at
+// that moment, whose entry must stay (erasing by handle alone made that
+// thread's join fail with EINVAL, 1 run in 30 under TSan).
+void forget_joinable(pthread_t handle, const clonert_thread *t) {
     const std::lock_guard hold(joinable_lock);
-    joinable_threads().erase(handle);
+    const auto found = joinable_threads().find(handle);
+    if (found != joinable_threads().end() && found->second == t) joinable_threads().erase(found);
 }
 
 
@@ -167,7 +172,7 @@ int join_thread(clonert_thread *t, void **result) noexcept {
     void *value = nullptr;  // the C API's result, pthread_exit's, or PTHREAD_CANCELED
     const int err = pthread_join(t->handle, &value);
     if (err != 0) return err;
-    forget_joinable(t->handle);
+    forget_joinable(t->handle, t);
     if (result != nullptr) *result = value;
     std::free(t);
     return 0;
@@ -178,7 +183,7 @@ int detach_thread(clonert_thread *t) noexcept {
     const pthread_t handle = t->handle;
     int expected = joinable;
     if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;
-    forget_joinable(handle);  // before the thread may free t
+    forget_joinable(handle, t);  // before the thread may free t
     if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
         return pthread_detach(handle);  // the thread frees its record
     if (expected == detached) return EINVAL;
