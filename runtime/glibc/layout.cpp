@@ -41,6 +41,7 @@
 #include "support/align.hpp"
 #include "support/errno_kept.hpp"
 #include "support/futex.hpp"
+#include "support/sleeping_lock.hpp"
 #include "support/trace.hpp"
 
 namespace clonert::glibc {
@@ -213,7 +214,7 @@ void probe_live_thread(live_probe &p) {
     pthread_key_delete(key);
     expect(before <= 1 && after == 1, "struct pthread.specific_used is not right after specific[32]");
     if (l.pd.exiting != 0)
-        expect(read<bool>(pthread, l.pd.exiting) == false && read<int>(pthread, l.pd.exit_lock) == low_level_lock::free,
+        expect(read<bool>(pthread, l.pd.exiting) == false && read<int>(pthread, l.pd.exit_lock) == three_state_lock::free,
                "struct pthread.exiting and exit_lock are not false and unlocked in a running pthread");
     // A joinable pthread: joinid NULL, or (2.43) joinstate joinable.
     const bool joinable = l.pd.join_is_state
@@ -260,16 +261,9 @@ std::size_t find_result(pthread_t t, const layout &l) {
     auto *tid = reinterpret_cast<pid_t *>(const_cast<char *>(pthread) + l.pd.tid);
     // Up to 2.42 the kernel's clearing of the word also wakes this wait; 2.43
     // clears it itself, without a wake, so wait a millisecond at a time.
-    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;) {
-        timespec deadline;
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        deadline.tv_nsec += 1000 * 1000;
-        if (deadline.tv_nsec >= 1000 * 1000 * 1000) {
-            deadline.tv_sec += 1;
-            deadline.tv_nsec -= 1000 * 1000 * 1000;
-        }
-        futex::wait_until(tid, now, CLOCK_MONOTONIC, deadline, futex::scope::shared);
-    }
+    const timespec tick{0, 1000 * 1000};
+    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;)
+        futex::wait_for(tid, now, tick, futex::scope::shared);
     for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
         if (read<void *>(pthread, off) == probe_result()) return off;
     refuse("no result field in the struct pthread of an ended pthread");
@@ -428,7 +422,6 @@ layout learn() {
     l.pd.multiple_threads = facts.multiple_threads;
     l.pd.join_field = facts.join_field;
     l.pd.join_is_state = facts.join == version_facts::join_kind::joinstate;
-    l.join_order = l.pd.join_is_state ? join_order::cancel_time_self_detached : join_order::detached_self_time;
     l.pd.exiting = facts.exiting;
     l.pd.exit_lock = facts.exit_lock;
     // offsetof(__lock) - offsetof(__list.__next): how the kernel finds a

@@ -62,7 +62,7 @@ struct pthread_offsets {
     std::size_t join_field;      // joinid (a pointer) or, from 2.43, joinstate (a word)
     bool join_is_state;          // joinstate (see the values below)
     std::size_t exiting;         // bool exiting; 0: none (glibc 2.34)
-    std::size_t exit_lock;       // int exit_lock, a glibc low-level lock
+    std::size_t exit_lock;       // int exit_lock, glibc's low-level lock (support/sleeping_lock.hpp)
     std::size_t schedpolicy;     // int schedpolicy and the int of struct sched_param
     std::size_t sched_priority;  // schedparam: glibc's cache of the thread's policy
 };
@@ -98,13 +98,6 @@ inline constexpr std::size_t least_area_size = 32;
 inline constexpr unsigned unregister_flag = 1;  // RSEQ_FLAG_UNREGISTER
 }  // namespace rseq
 
-// glibc's low-level lock (nptl/lowlevellock.h), such as struct pthread's
-// exit_lock: a private futex word that is 0 free, 1 taken, 2 taken with
-// waiters.
-namespace low_level_lock {
-inline constexpr int free = 0, taken = 1, contended = 2;
-}
-
 // A thread's TLS area: struct pthread plus the static TLS, placed at the top
 // of each thread's memory as glibc's allocate_stack places it.
 struct tls_area {
@@ -125,7 +118,6 @@ struct layout {
     std::string version;         // gnu_get_libc_version()
     bool tested = false;         // a version in versions.cpp's table
     pthread_offsets pd{};
-    glibc::join_order join_order = join_order::detached_self_time;
     tls_area area{};
     bool has_rseq_area = false;       // glibc 2.35 and later
     std::ptrdiff_t rseq_offset = 0;   // the rseq area, from tp (__rseq_offset)
@@ -163,6 +155,10 @@ struct layout {
     }
     std::uintptr_t tp_of_pthread(const void *pthread) const noexcept {
         return reinterpret_cast<std::uintptr_t>(pthread) - area.pthread_offset + area.tp_offset;
+    }
+    // pthread_join's order of checks follows the join word (join_order).
+    glibc::join_order join_order() const noexcept {
+        return pd.join_is_state ? glibc::join_order::cancel_time_self_detached : glibc::join_order::detached_self_time;
     }
     char *pthread_of(std::uintptr_t tp) const noexcept {
         return reinterpret_cast<char *>(tp - area.tp_offset + area.pthread_offset);

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <dlfcn.h>
 #include <climits>
+#include <cstddef>
 #include <locale.h>
 #include <new>
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include "arch.hpp"
 #include "glibc/static_tls.hpp"
 #include "support/futex.hpp"
+#include "support/sleeping_lock.hpp"
 
 namespace clonert::glibc {
 namespace {
@@ -281,16 +283,13 @@ void mark_detached(const layout &l, std::uintptr_t tp) noexcept {
 void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
     char *pthread = l.pthread_of(tp);
     if (l.pd.exiting != 0) {
-        // As start_thread does, under exit_lock (glibc's low-level lock): from
-        // here pthread_kill answers 0 and sends nothing, as for an exited pthread.
-        namespace lll = low_level_lock;
-        int *lock = &field<int>(pthread, l.pd.exit_lock);
-        int expected = lll::free;
-        if (!__atomic_compare_exchange_n(lock, &expected, lll::taken, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-            while (__atomic_exchange_n(lock, lll::contended, __ATOMIC_ACQUIRE) != lll::free)
-                futex::wait(lock, lll::contended);
+        // As start_thread does, under exit_lock (glibc's low-level lock, the
+        // three-state lock of support/sleeping_lock.hpp): from here
+        // pthread_kill answers 0 and sends nothing, as for an exited pthread.
+        int &exit_lock = field<int>(pthread, l.pd.exit_lock);
+        three_state_lock::lock(exit_lock);
         field<bool>(pthread, l.pd.exiting) = true;
-        if (__atomic_exchange_n(lock, lll::free, __ATOMIC_RELEASE) == lll::contended) futex::wake(lock, 1);
+        three_state_lock::unlock(exit_lock);
     }
     if (l.pd.join_is_state)
         __atomic_store_n(&field<joinstate>(pthread, l.pd.join_field), joinstate::exited, __ATOMIC_RELEASE);
@@ -326,14 +325,15 @@ void mark_owner_died(std::uint32_t *word, bool pi, bool pending, std::uint32_t t
 // them, the pending one last.
 void release_robust_mutexes(const layout &l, std::uintptr_t tp) noexcept {
     constexpr std::uintptr_t pi_bit = 1;
+    constexpr int robust_list_limit = 2048;  // ROBUST_LIST_LIMIT, kernel/futex/core.c
     char *head = l.pthread_of(tp) + l.pd.robust_head;
-    const auto tid = static_cast<std::uint32_t>(arch::syscall(SYS_gettid));
-    const auto pending = field<std::uintptr_t>(head, 2 * sizeof(void *));
+    const auto tid = static_cast<std::uint32_t>(*l.tid_word(tp));  // the kernel clears it only at exit
+    const auto pending = field<std::uintptr_t>(head, offsetof(robust_list_head, list_op_pending));
     auto word_of = [&](std::uintptr_t entry) {
         return reinterpret_cast<std::uint32_t *>((entry & ~pi_bit) + l.robust_futex_offset);
     };
     std::uintptr_t entry = field<std::uintptr_t>(head, 0);
-    for (int i = 0; i < 2048 && (entry & ~pi_bit) != reinterpret_cast<std::uintptr_t>(head); ++i) {
+    for (int i = 0; i < robust_list_limit && (entry & ~pi_bit) != reinterpret_cast<std::uintptr_t>(head); ++i) {
         // Read on before marking: once marked, another thread may take the
         // mutex and unlink it.
         const std::uintptr_t next = *reinterpret_cast<const std::uintptr_t *>(entry & ~pi_bit);
@@ -365,7 +365,5 @@ void *take_dtv(const layout &, std::uintptr_t tp) noexcept {
     slot = nullptr;
     return dtv - 1;  // the block malloc gave (new_dtv), or glibc's realloc of it
 }
-
-void free_dtv(const layout &l, std::uintptr_t tp) noexcept { std::free(take_dtv(l, tp)); }
 
 }  // namespace clonert::glibc

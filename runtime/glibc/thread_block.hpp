@@ -73,13 +73,12 @@ void mark_exited(const layout &l, std::uintptr_t tp) noexcept;
 // blocked.
 void unregister_in_child(const layout &l, std::uintptr_t tp) noexcept;
 
-// Frees the DTV and what glibc attached to it (blocks of dlopened modules).
-// For a thread that has ended, or the calling thread itself on its way out
-// with signals blocked: no TLS of a dlopened module may be touched after.
-void free_dtv(const layout &l, std::uintptr_t tp) noexcept;
-// As free_dtv, but the DTV itself is handed to the caller (a malloc'd block,
-// to give to the next thread on this memory through prepare_thread_block, or
-// to free): one malloc and free fewer per thread when memory is reused.
+// Frees what glibc attached to the DTV (blocks of dlopened modules) and
+// hands the DTV itself to the caller: a malloc'd block, to give to the next
+// thread on this memory through prepare_thread_block (one malloc and free
+// fewer per thread when memory is reused), or to free. For a thread that has
+// ended, or the calling thread itself on its way out with signals blocked:
+// no TLS of a dlopened module may be touched after.
 void *take_dtv(const layout &l, std::uintptr_t tp) noexcept;
 
 // True if `thread` (a pthread_t, i.e. a struct pthread *) is one clonert

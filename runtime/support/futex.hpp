@@ -83,8 +83,6 @@ public:
         state_.store(v, std::memory_order_release);
         wake(&state_, INT_MAX);
     }
-    bool is_open() const noexcept { return state_.load(std::memory_order_acquire) != closed; }
-    void reset() noexcept { state_.store(closed, std::memory_order_relaxed); }
 
 private:
     std::atomic<int> state_{closed};

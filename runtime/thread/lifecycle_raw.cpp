@@ -451,7 +451,7 @@ int try_join_thread(clonert_thread *t, void **result) noexcept {
 int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const timespec *abstime) {
     // glibc's order of checks (glibc::join_order, layout.hpp), after
     // pthread_clockjoin_np's check of the clock (nptl/pthread_clockjoin.c).
-    const bool from_2_43 = t->layout->join_order == glibc::join_order::cancel_time_self_detached;
+    const bool from_2_43 = t->layout->join_order() == glibc::join_order::cancel_time_self_detached;
     if (from_2_43) pthread_testcancel();
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     const bool bad_time = abstime != nullptr && (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000);

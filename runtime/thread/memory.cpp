@@ -150,12 +150,12 @@ struct stack_cache {
     // goes back to the kernel (MADV_DONTNEED: it reads as zeros when next
     // touched). Once per burst, so the system call under the lock is rare.
     void give_back_ring_pages() {
+        constexpr std::size_t few = 64;
         if (head != 0) {
-            entry kept[64];
-            const std::size_t n = std::min<std::size_t>(count, 64);
-            if (n != count) return;  // more than a few left: not worth it
-            for (std::size_t i = 0; i < n; ++i) kept[i] = at(i);
-            for (std::size_t i = 0; i < n; ++i) ring[i] = kept[i];
+            if (count > few) return;  // more than a few left: not worth it
+            entry kept[few];
+            for (std::size_t i = 0; i < count; ++i) kept[i] = at(i);
+            std::copy(kept, kept + count, ring);
             head = 0;
         }
         const std::size_t page = page_size();

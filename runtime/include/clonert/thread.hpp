@@ -267,12 +267,16 @@ public:
     static unsigned int hardware_concurrency() noexcept { return thread::hardware_concurrency(); }
 
 private:
+    // A thread with the options given, if any.
+    template <class... A>
+    static thread start(const thread_options *options, A &&...a) {
+        return options ? thread(*options, std::forward<A>(a)...) : thread(std::forward<A>(a)...);
+    }
+
     template <class F, class Obj, class... Args>
     thread make_with_token_after_object(const thread_options *options, F &&f, Obj &&obj, Args &&...args) {
-        return options ? thread(*options, std::forward<F>(f), std::forward<Obj>(obj), stop_.get_token(),
-                                std::forward<Args>(args)...)
-                       : thread(std::forward<F>(f), std::forward<Obj>(obj), stop_.get_token(),
-                                std::forward<Args>(args)...);
+        return start(options, std::forward<F>(f), std::forward<Obj>(obj), stop_.get_token(),
+                     std::forward<Args>(args)...);
     }
 
     template <class F, class... Args>
@@ -288,13 +292,9 @@ private:
         // the token comes first, where the object goes.
         if constexpr (std::is_invocable_v<std::decay_t<F>, std::stop_token,
                                           std::decay_t<Args>...>) {
-            return options ? thread(*options, std::forward<F>(f), stop_.get_token(),
-                                    std::forward<Args>(args)...)
-                           : thread(std::forward<F>(f), stop_.get_token(),
-                                    std::forward<Args>(args)...);
+            return start(options, std::forward<F>(f), stop_.get_token(), std::forward<Args>(args)...);
         } else {
-            return options ? thread(*options, std::forward<F>(f), std::forward<Args>(args)...)
-                           : thread(std::forward<F>(f), std::forward<Args>(args)...);
+            return start(options, std::forward<F>(f), std::forward<Args>(args)...);
         }
     }
     void stop_and_join() {
