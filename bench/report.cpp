@@ -50,11 +50,19 @@ std::string ratio(double value, double reference) {
 
 const char *const clonert_ids[] = {"clonert_c", "clonert_thread"};
 
-target_check unmeasured(const std::string &name, const variant_result &v, const std::string &why) {
+// A target's check for one variant, its figures still to fill in.
+target_check check_of(const std::string &name, const variant_result &v, const char *unit, bool measured) {
     target_check t;
     t.name = name;
     t.variant = v.label;
     t.variant_id = v.id;
+    t.unit = unit;
+    t.measured = measured;
+    return t;
+}
+
+target_check unmeasured(const std::string &name, const variant_result &v, const std::string &why) {
+    target_check t = check_of(name, v, "", false);
     t.detail = why;
     return t;
 }
@@ -64,11 +72,7 @@ target_check unmeasured(const std::string &name, const variant_result &v, const 
 constexpr double latency_share = 0.20;
 target_check latency_target(const variant_result &v, const variant_result &pthread,
                             const variant_result &floor) {
-    target_check t;
-    t.name = "create+join";
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "us";
+    target_check t = check_of("create+join", v, "us", false);
     const double c = v.pinned.create_join.p50, p = pthread.pinned.create_join.p50,
                  f = floor.pinned.create_join.p50;
     t.measured = c > 0 && p > 0 && f > 0;
@@ -88,12 +92,7 @@ target_check burst_target(const variant_result &v, const variant_result &pthread
     const burst_result *b = burst_of(v, threads), *p = burst_of(pthread, threads);
     if (b == nullptr || p == nullptr)
         return unmeasured(name, v, "no completed burst of 10000 threads for both in this run");
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "ms";
-    t.measured = true;
+    target_check t = check_of(name, v, "ms", true);
     t.value = b->total / 1e6;
     t.limit = 0.7 * p->total / 1e6;
     t.pass = t.value <= t.limit;
@@ -107,12 +106,7 @@ target_check memory_target(const variant_result &v, const variant_result &pthrea
     const std::string name = "memory per idle thread";
     if (!v.memory.failure.empty() || !pthread.memory.failure.empty() || v.memory.threads == 0)
         return unmeasured(name, v, "memory was not measured for both");
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "KiB";
-    t.measured = true;
+    target_check t = check_of(name, v, "KiB", true);
     t.value = v.memory.rss_bytes / 1024;
     t.limit = pthread.memory.rss_bytes / 1024;
     t.pass = t.value <= t.limit;
@@ -127,12 +121,7 @@ target_check mappings_target(const variant_result &v, const variant_result &pthr
     const std::string name = "mappings per live thread";
     if (!v.memory.failure.empty() || !pthread.memory.failure.empty() || v.memory.threads == 0)
         return unmeasured(name, v, "mappings were not counted for both");
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "mappings";
-    t.measured = true;
+    target_check t = check_of(name, v, "mappings", true);
     t.value = v.memory.mappings;
     t.limit = pthread.memory.mappings;
     // Compared to a hundredth: a few threads' stacks may merge with a
@@ -164,12 +153,7 @@ target_check fork_target(const run_result &r, const variant_result &v) {
     const std::string name = format("fork with %d threads alive", r.settings.fork_threads);
     const fork_result *c = fork_of(r, v.id), *p = fork_of(r, "pthread");
     if (c == nullptr || p == nullptr) return unmeasured(name, v, "not timed for both in this run");
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "ms";
-    t.measured = true;
+    target_check t = check_of(name, v, "ms", true);
     t.value = c->latency.p50 / 1e6;
     t.limit = p->latency.p50 / 1e6;
     t.pass = t.value <= t.limit;
@@ -201,12 +185,7 @@ target_check kept_target(const run_result &r, const variant_result &v, bool resi
         return resident ? m.resident_bytes : m.mapped_bytes;
     };
     const auto show = [resident](double bytes) { return resident ? kib(bytes) : mib(bytes); };
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = resident ? "KiB" : "MiB";
-    t.measured = true;
+    target_check t = check_of(name, v, resident ? "KiB" : "MiB", true);
     t.value = pick(c->after_decay) / (resident ? 1024 : 1024 * 1024);
     t.limit = pick(p->after_decay) / (resident ? 1024 : 1024 * 1024);
     t.pass = pick(c->after_decay) <= pick(p->after_decay);
@@ -224,12 +203,7 @@ target_check syscall_target(const variant_result &v, const variant_result &pthre
     const std::string name = "system calls per lifecycle";
     if (!v.syscalls.measured || !pthread.syscalls.measured)
         return unmeasured(name, v, v.syscalls.measured ? pthread.syscalls.note : v.syscalls.note);
-    target_check t;
-    t.name = name;
-    t.variant = v.label;
-    t.variant_id = v.id;
-    t.unit = "calls";
-    t.measured = true;
+    target_check t = check_of(name, v, "calls", true);
     t.value = v.syscalls.total;
     t.limit = pthread.syscalls.total / 2;
     // Compared to a tenth of a call: a join makes its futex wait only if the
