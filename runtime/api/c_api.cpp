@@ -285,6 +285,8 @@ pthread_t clonert_pthread(clonert_t thread) {
 
 size_t clonert_set_stack_cache_size(size_t bytes) { return clonert::set_cache_limit(bytes); }
 
+unsigned clonert_set_stack_cache_linger(unsigned milliseconds) { return clonert::set_cache_linger(milliseconds); }
+
 const char *clonert_refusal(void) { return clonert::refusal_reason(); }
 
 const char *clonert_backend(void) { return clonert::backend_name; }

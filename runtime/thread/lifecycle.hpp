@@ -53,8 +53,10 @@ pid_t current_tid() noexcept;
 // that pthread_t is: until the thread is joined, or, detached, ends.
 clonert_thread *thread_of_pthread(pthread_t thread) noexcept;
 
-// The cache of exited threads' memory: its limit in bytes (0 turns it off).
+// The cache of exited threads' memory: its limit in bytes (0 turns it off),
+// and how long a burst's memory may stay in it (clonert.h).
 std::size_t set_cache_limit(std::size_t bytes) noexcept;
+unsigned set_cache_linger(unsigned milliseconds) noexcept;
 
 // "raw" or "pthread".
 extern const char *const backend_name;

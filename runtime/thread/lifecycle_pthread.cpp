@@ -220,6 +220,7 @@ clonert_thread *thread_of_pthread(pthread_t thread) noexcept {
 }
 
 std::size_t set_cache_limit(std::size_t) noexcept { return 0; }  // glibc caches its own
+unsigned set_cache_linger(unsigned) noexcept { return 0; }
 
 const char *const backend_name = "pthread";
 

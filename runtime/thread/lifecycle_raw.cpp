@@ -506,6 +506,7 @@ pthread_t thread_pthread(const clonert_thread *t) noexcept {
 }
 
 std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
+unsigned set_cache_linger(unsigned milliseconds) noexcept { return set_stack_cache_linger(milliseconds); }
 
 const char *const backend_name = "raw";
 

@@ -44,7 +44,7 @@ struct stack_cache {
     // the caller's stack, unmapped after the lock is dropped.
     static constexpr std::size_t eviction_batch = 8;
     static constexpr std::size_t decay_batch = 64;
-    static constexpr long decay_after_ns = 200 * 1000 * 1000;
+    static constexpr unsigned default_linger_ms = 100;
     static constexpr std::size_t default_limit = 40u << 20;
 
     // The image lies in the cached mapping itself: valid while cached. An
@@ -59,6 +59,7 @@ struct stack_cache {
     std::size_t head = 0, count = 0;  // oldest at ring[head]
     std::size_t bytes = 0;            // mapped bytes cached
     std::size_t limit = default_limit;
+    unsigned linger_ms = default_linger_ms;
     unsigned fork_generation = 0;
     // Demand: bytes of clonert's mappings in use by threads (acquired and not
     // yet given back), the peak of the current burst, and when demand was
@@ -74,7 +75,7 @@ struct stack_cache {
     bool gone(const entry &e) const {
         return e.fork_generation != fork_generation || __atomic_load_n(e.image->join_word, __ATOMIC_ACQUIRE) == 0;
     }
-    std::size_t allowance() const { return limit == 0 ? 0 : std::max(limit, burst_peak); }
+    std::size_t allowance() const { return limit == 0 || linger_ms == 0 ? limit : std::max(limit, burst_peak); }
     bool has_room(std::size_t size) const { return count < slots && bytes + size <= allowance(); }
 
     void push(const thread_image &image) {
@@ -137,7 +138,7 @@ struct stack_cache {
 
     // The decay (see the top): up to decay_batch entries into `out`.
     std::size_t decay(mapping *out) {
-        if (bytes <= limit || in_use > limit || now_ns() - last_high_demand < decay_after_ns) return 0;
+        if (bytes <= limit || in_use > limit || now_ns() - last_high_demand < linger_ms * 1000000L) return 0;
         const std::size_t n = evict_until([this] { return bytes <= limit; }, out, decay_batch);
         burst_peak = bytes > limit ? bytes : 0;
         if (bytes <= limit) give_back_ring_pages();
@@ -361,15 +362,10 @@ bool cache_own_memory(const thread_image &image) noexcept {
     return !image.memory.caller_owned && cache_with_eviction(image);
 }
 
-std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
-    std::size_t previous;
-    {
-        std::lock_guard<spin_lock> hold(cache_lock);
-        previous = cache.limit;
-        cache.limit = bytes;
-        cache.burst_peak = 0;  // the new limit holds at once, burst or not
-    }
-    // Unmap what no longer fits, a few at a time (never with the lock held).
+namespace {
+
+// Unmaps what lies beyond the limit, a few at a time (never with the lock held).
+void give_back_beyond_limit() noexcept {
     for (;;) {
         stack_cache::mapping evicted[stack_cache::eviction_batch];
         std::size_t n;
@@ -378,8 +374,34 @@ std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
             n = cache.evict_until([] { return cache.bytes <= cache.limit; }, evicted, stack_cache::eviction_batch);
         }
         unmap(evicted, n);
-        if (n < stack_cache::eviction_batch) return previous;
+        if (n < stack_cache::eviction_batch) return;
     }
+}
+
+}  // namespace
+
+std::size_t set_stack_cache_limit(std::size_t bytes) noexcept {
+    std::size_t previous;
+    {
+        std::lock_guard<spin_lock> hold(cache_lock);
+        previous = cache.limit;
+        cache.limit = bytes;
+        cache.burst_peak = 0;  // the new limit holds at once, burst or not
+    }
+    give_back_beyond_limit();
+    return previous;
+}
+
+unsigned set_stack_cache_linger(unsigned milliseconds) noexcept {
+    unsigned previous;
+    {
+        std::lock_guard<spin_lock> hold(cache_lock);
+        previous = cache.linger_ms;
+        cache.linger_ms = milliseconds;
+        if (milliseconds == 0) cache.burst_peak = 0;
+    }
+    if (milliseconds == 0) give_back_beyond_limit();
+    return previous;
 }
 
 }  // namespace clonert

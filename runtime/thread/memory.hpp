@@ -44,4 +44,9 @@ bool cache_own_memory(const thread_image &image) noexcept;
 // the previous limit; what no longer fits is unmapped.
 std::size_t set_stack_cache_limit(std::size_t bytes) noexcept;
 
+// How long, in milliseconds, a burst's memory may stay cached after demand
+// has fallen back under the limit (0: the cache never holds more than its
+// limit). Returns the previous value.
+unsigned set_stack_cache_linger(unsigned milliseconds) noexcept;
+
 }  // namespace clonert

@@ -105,14 +105,21 @@ pid_t clonert_gettid(clonert_t thread);
  * null thread. */
 pthread_t clonert_pthread(clonert_t thread);
 
-/* The most memory, in bytes, that exited threads' stacks keep cached for
- * reuse once thread creation is quiet (default 40 MiB, glibc's own stack
- * cache); 0 turns the cache off. During a burst -- while the threads in use
- * hold more than this -- the cache may keep up to the burst's peak, and gives
- * the excess back on later creations and exits once demand has stayed under
- * the limit for 200 ms (no helper thread). Setting it applies at once.
- * Returns the previous limit. */
+/* The stack cache: exited threads' memory, kept for the next threads.
+ *
+ * clonert_set_stack_cache_size sets the most memory, in bytes of mappings,
+ * the cache keeps once thread creation is quiet (default 40 MiB, glibc's own
+ * stack cache); 0 turns the cache off. Setting it applies at once. Returns
+ * the previous size.
+ *
+ * clonert_set_stack_cache_linger sets how long, in milliseconds, the cache
+ * may keep the stacks of a burst (while the threads in use hold more than the
+ * size above) after the burst is over, so that a burst repeated within that
+ * time reuses them; after it they are given back to the kernel without
+ * waiting for another call of the program's (default 100; 0: never keep
+ * more than the size above, as glibc does). Returns the previous value. */
 size_t clonert_set_stack_cache_size(size_t bytes);
+unsigned clonert_set_stack_cache_linger(unsigned milliseconds);
 
 /* "raw" (threads from clonert's own clone stubs) or "pthread" (the same API
  * on pthread_create: a build with -Dthread_backend=pthread, e.g. for TSan). */
