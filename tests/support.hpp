@@ -1,6 +1,8 @@
 // Helpers shared by the test programs.
 #pragma once
 
+#include <clonert/clonert.h>
+
 #include <csignal>
 #include <cstdint>
 #include <malloc.h>
@@ -39,6 +41,27 @@ inline std::size_t count_entries(const char *dir) {
     if (DIR *d = opendir(dir)) {
         while (dirent *e = readdir(d))
             if (e->d_name[0] != '.') ++n;
+        closedir(d);
+    }
+    return n;
+}
+
+// The tasks of the process that are not the runtime's own helpers (the stack
+// cache's trimmer, which a burst starts: clonert.h, CLONERT_TRIMMER_NAME).
+inline std::size_t count_tasks_but_trimmer() {
+    std::size_t n = 0;
+    if (DIR *d = opendir("/proc/self/task")) {
+        while (const dirent *e = readdir(d)) {
+            if (e->d_name[0] == '.') continue;
+            char path[300], name[32] = "";
+            std::snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+            if (FILE *f = std::fopen(path, "r")) {
+                if (std::fgets(name, sizeof name, f) == nullptr) name[0] = '\0';
+                std::fclose(f);
+            }
+            name[std::strcspn(name, "\n")] = '\0';
+            if (std::strcmp(name, CLONERT_TRIMMER_NAME) != 0) ++n;
+        }
         closedir(d);
     }
     return n;

@@ -112,7 +112,7 @@ crowd_result run_crowd(int count, const clonert::thread_options &options) {
     crowd_result r;
     r.start_seconds = seconds_since(start);
     r.arrived = arrived.load();
-    r.tasks_at_peak = static_cast<long>(count_entries("/proc/self/task"));
+    r.tasks_at_peak = static_cast<long>(clonert_test::count_tasks_but_trimmer());
     const auto join_start = clock_type::now();
     released = true;
     released.notify_all();
@@ -133,6 +133,7 @@ void check_crowd(const char *what, int count, const clonert::thread_options &opt
     const crowd_result r = run_crowd(count, options);
     wait_for_tasks(static_cast<std::size_t>(before.tasks));
     empty_stack_cache();
+    wait_for_tasks(static_cast<std::size_t>(before.tasks));  // the stack cache's trimmer, which then ends
     const footprint after = footprint::now();
     std::printf("load: %d threads alive at once (%s): all started and parked in %.2f s, %ld tasks at the "
                 "peak, released and joined in %.2f s\n",
@@ -235,6 +236,7 @@ TEST_CASE("load: 4 creators x 20,000 lifetimes: every thread runs, resources fla
     const double took = seconds_since(start);
     wait_for_tasks(static_cast<std::size_t>(before.tasks));
     empty_stack_cache();
+    wait_for_tasks(static_cast<std::size_t>(before.tasks));  // the stack cache's trimmer, which then ends
     const footprint after = footprint::now();
     const long lifetimes = static_cast<long>(creators) * cycles;
     std::printf("load: %d creators x %d lifetimes in %.2f s (%.1f us per lifetime, all creators together)\n",

@@ -63,6 +63,7 @@
 #include "thread/image.hpp"
 #include "thread/memory.hpp"
 #include "thread/registry.hpp"
+#include "thread/stack_cache.hpp"
 
 // The record of one thread, in the thread's own memory, just below its TLS
 // area, followed (below) by the payload: what the thread will run,
@@ -505,8 +506,8 @@ pthread_t thread_pthread(const clonert_thread *t) noexcept {
     return reinterpret_cast<pthread_t>(t->image.pthread);
 }
 
-std::size_t set_cache_limit(std::size_t bytes) noexcept { return set_stack_cache_limit(bytes); }
-unsigned set_cache_linger(unsigned milliseconds) noexcept { return set_stack_cache_linger(milliseconds); }
+std::size_t set_cache_limit(std::size_t bytes) noexcept { return stack_cache::set_limit(bytes); }
+unsigned set_cache_linger(unsigned milliseconds) noexcept { return stack_cache::set_linger(milliseconds); }
 
 const char *const backend_name = "raw";
 

@@ -1,10 +1,11 @@
-// One mapping per thread, and a bounded cache of exited threads' mappings.
+// One mapping per thread, from the stack cache (thread/stack_cache.hpp, whose
+// policy decides what is kept) or fresh from the kernel.
 //
 //   low                                                              high
 //   [ guard | stack (grows down) ...                  | top reserve ]
 //            ^ base + guard                           ^ top_reserve
 //
-// This file maps, guards, caches and unmaps; it knows nothing of what goes
+// This file maps, guards and unmaps; it knows nothing of what goes
 // in the top reserve (the lifecycle puts the TLS area and the thread's
 // record there). A cached mapping is reused once the kernel has cleared its
 // thread's join word (the thread image's, thread/image.hpp): until then its
@@ -23,7 +24,8 @@ namespace clonert {
 // power of two), reserved at its top. `attributes` have passed
 // check_attributes. A reused mapping's top reserve holds what the last
 // thread left there. Throws std::system_error(EAGAIN) naming the failed
-// mmap or mprotect.
+// mmap or guard, after giving the cache back and trying once more if it
+// failed for want of memory.
 thread_memory acquire_thread_memory(const thread_attributes &attributes, std::size_t top_size,
                                     std::size_t top_align);
 
@@ -38,15 +40,5 @@ void release_thread_memory(const thread_image &image) noexcept;
 // the join word. Returns false if the cache cannot take it (the thread must
 // then unmap its memory itself).
 bool cache_own_memory(const thread_image &image) noexcept;
-
-
-// The most the cache may hold, in bytes of mapping; 0 disables it. Returns
-// the previous limit; what no longer fits is unmapped.
-std::size_t set_stack_cache_limit(std::size_t bytes) noexcept;
-
-// How long, in milliseconds, a burst's memory may stay cached after demand
-// has fallen back under the limit (0: the cache never holds more than its
-// limit). Returns the previous value.
-unsigned set_stack_cache_linger(unsigned milliseconds) noexcept;
 
 }  // namespace clonert

@@ -117,7 +117,12 @@ pthread_t clonert_pthread(clonert_t thread);
  * size above) after the burst is over, so that a burst repeated within that
  * time reuses them; after it they are given back to the kernel without
  * waiting for another call of the program's (default 100; 0: never keep
- * more than the size above, as glibc does). Returns the previous value. */
+ * more than the size above, as glibc does). Returns the previous value.
+ *
+ * A thread named CLONERT_TRIMMER_NAME gives that memory back: the creation
+ * that starts a burst starts it, and it ends once the cache is back to its
+ * size (CLONERT_TRACE=1 shows both). */
+#define CLONERT_TRIMMER_NAME "clonert-trim"
 size_t clonert_set_stack_cache_size(size_t bytes);
 unsigned clonert_set_stack_cache_linger(unsigned milliseconds);
 
