@@ -37,14 +37,18 @@ const long default_stack = [] {
     return r.rlim_cur == RLIM_INFINITY ? 2 * mib : static_cast<long>(r.rlim_cur);
 }();
 
-long status_kib(const char *field) {
-    std::ifstream status("/proc/self/status");
-    const std::size_t n = std::strlen(field);
-    for (std::string line; std::getline(status, line);)
-        if (line.compare(0, n, field) == 0) return std::stol(line.substr(n + 1));
-    return -1;
+// The address space the program has mapped: the sum of /proc/self/maps'
+// ranges (VmSize, natively; under qemu-user the guest's own mappings, which
+// qemu lists there, where VmSize would be qemu's and grow with every thread).
+long vm_size() {
+    std::ifstream maps("/proc/self/maps");
+    long sum = 0;
+    for (std::string line; std::getline(maps, line);) {
+        unsigned long from = 0, to = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx", &from, &to) == 2) sum += static_cast<long>(to - from);
+    }
+    return sum;
 }
-long vm_size() { return status_kib("VmSize") * 1024; }
 
 void one_thread() {
     clonert_t t;
