@@ -374,6 +374,36 @@ static void case_attr_set_get(void) {
     pthread_attr_destroy(&a);
 }
 
+// A stack size is the whole of the thread's memory, as glibc means it: the
+// TLS area and the thread control block are carved from it
+// (nptl/allocatestack.c), so a thread asked for PTHREAD_STACK_MIN runs on
+// less than that, and a runtime that rounds the request up gives the thread
+// room that glibc's guard would have stopped. Measured from a local near the
+// routine's top down to the lowest address pthread_getattr_np reports.
+static void *measures_usable_stack(void *arg) {
+    volatile char local = 0;
+    pthread_attr_t self;
+    must(pthread_getattr_np(pthread_self(), &self), "pthread_getattr_np");
+    void *low = NULL;
+    size_t size = 0;
+    pthread_attr_getstack(&self, &low, &size);
+    pthread_attr_destroy(&self);
+    *(size_t *)arg = (size_t)((uintptr_t)&local - (uintptr_t)low);
+    return NULL;
+}
+
+static void case_stack_min_usable(void) {
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    must(pthread_attr_setstacksize(&a, PTHREAD_STACK_MIN), "pthread_attr_setstacksize");
+    size_t usable = 0;
+    const pthread_t t = spawn(&a, measures_usable_stack, &usable);
+    join(t);
+    pthread_attr_destroy(&a);
+    note("usable-below-min=%s usable-at-least-4k=%s", yes(usable < (size_t)PTHREAD_STACK_MIN),
+         yes(usable >= 4096));
+}
+
 static void case_attr_stack(void) {
     pthread_attr_t a;
     pthread_attr_init(&a);
@@ -2773,11 +2803,23 @@ static void install(int sig, void (*handler)(int, siginfo_t *, void *)) {
     must_sys(sigaction(sig, &sa, NULL), "sigaction");
 }
 
+// Waits for SIGUSR1 or SIGUSR2 without the lost wake-up of `while (!flag) pause();`: a signal
+// handled between the test and pause() leaves pause() waiting for ever. Here both signals stay
+// blocked except inside sigsuspend(2), which unblocks and waits in one step, so a signal sent
+// early stays pending until then. (Seen under qemu-user, which delivers signals only at its own
+// safe points and so widens that window: the case hung without the preload.)
 static void *waits_for_signal(void *arg) {
     struct held *h = arg;
+    sigset_t both, outside;
+    sigemptyset(&both);
+    sigaddset(&both, SIGUSR1);
+    sigaddset(&both, SIGUSR2);
+    must(pthread_sigmask(SIG_BLOCK, &both, &outside), "pthread_sigmask");
     h->tid = gettid();
     post(&h->started);
-    while (handled_signal == 0) pause();
+    sigdelset(&outside, SIGUSR1);
+    sigdelset(&outside, SIGUSR2);
+    while (handled_signal == 0) sigsuspend(&outside);
     return NULL;
 }
 
@@ -3095,6 +3137,7 @@ static const struct test_case cases[] = {
      "pthread_attr_setdetachstate pthread_attr_setguardsize pthread_attr_setinheritsched pthread_attr_setscope "
      "pthread_attr_setschedpolicy pthread_attr_setschedparam pthread_attr_setstacksize",
      case_attr_set_get, NULL, 0},
+    {"stack-min-usable", "pthread_attr_setstacksize pthread_create", case_stack_min_usable, NULL, 0},
     {"attr-stack", "pthread_attr_setstack pthread_attr_getstack pthread_attr_setstackaddr pthread_attr_getstackaddr",
      case_attr_stack, NULL, 0},
     {"attr-affinity-sigmask",
