@@ -30,6 +30,12 @@ namespace clonert_test {
 // The test runner sets CLONERT_UNDER_QEMU=1 for cross-built tests run under
 // qemu-user (see tests/meson.build), whose clone emulation only accepts
 // thread-like flag sets (checked by tests/test_clone_flags.cpp; docs/clone-flags.md).
+// A small stack every architecture accepts: 64 KiB, or CLONERT_STACK_MIN
+// where that is larger (aarch64: 128 KiB, glibc's PTHREAD_STACK_MIN there,
+// which allows for 64 KiB pages), and its size in words for test names.
+inline constexpr std::size_t small_stack_size = CLONERT_STACK_MIN > 64 * 1024 ? CLONERT_STACK_MIN : 64 * 1024;
+inline const std::string small_stack_name = std::to_string(small_stack_size / 1024) + " KiB";
+
 inline bool under_qemu() {
     const char *v = std::getenv("CLONERT_UNDER_QEMU");
     return v != nullptr && std::strcmp(v, "1") == 0;

@@ -266,10 +266,10 @@ TEST_CASE("bad input: clonert_create refuses null arguments and sizes no memory 
     }
     clonert_attr_t attr;
     clonert_attr_init(&attr);
-    REQUIRE(clonert_attr_setstacksize(&attr, 64 * 1024) == 0);
+    REQUIRE(clonert_attr_setstacksize(&attr, clonert_test::small_stack_size) == 0);
     REQUIRE(clonert_attr_setguardsize(&attr, 1 << 20) == 0);
     const int err = create_with(&attr);
-    show("guard 1 MiB on a 64 KiB stack", "clonert_create: " + errno_name(err));
+    show("guard 1 MiB on a " + clonert_test::small_stack_name + " stack", "clonert_create: " + errno_name(err));
     CHECK(err == EINVAL);
     // The fields are private, so the bytes a caller could scribble on are
     // those of an attr never initialised, or destroyed: refused, not read.
@@ -450,8 +450,8 @@ TEST_CASE("bad input: impossible thread_options throw invalid_argument naming wh
     add("stack_size = SIZE_MAX", "stack", [](auto &o) { o.stack_size = size_max; });
     add("stack_size = SIZE_MAX - 4095", "stack", [](auto &o) { o.stack_size = size_max - 4095; });
     add("stack_size = 2^47 + 1", "stack", [](auto &o) { o.stack_size = (std::size_t{1} << 47) + 1; });
-    add("guard_size = 1 MiB, stack_size = 64 KiB", "guard", [](auto &o) {
-        o.stack_size = 64 * 1024;
+    add("guard_size = 1 MiB, stack_size = " + clonert_test::small_stack_name, "guard", [](auto &o) {
+        o.stack_size = clonert_test::small_stack_size;
         o.guard_size = 1 << 20;
     });
     add("guard_size = SIZE_MAX - 1", "guard", [](auto &o) { o.guard_size = size_max - 1; });
@@ -494,14 +494,14 @@ TEST_CASE("bad input: impossible thread_options throw invalid_argument naming wh
 
 TEST_CASE("bad input: arguments too large for the stack are refused before anything runs") {
     clonert::thread_options small;
-    small.stack_size = 64 * 1024;
+    small.stack_size = clonert_test::small_stack_size;
     auto big = std::make_unique<std::array<char, 256 * 1024>>();
     std::atomic<int> ran{0};
     const thrown t = thrown_by([&] {
         clonert::thread th(small, [&ran](const std::array<char, 256 * 1024> &) { ++ran; }, *big);
         th.join();
     });
-    show("256 KiB of arguments on a 64 KiB stack", describe(t));
+    show("256 KiB of arguments on a " + clonert_test::small_stack_name + " stack", describe(t));
     CHECK(t.code == std::errc::invalid_argument);
     CHECK(mentions(t.what, "arguments"));
     CHECK(ran == 0);

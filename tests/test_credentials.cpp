@@ -580,7 +580,7 @@ struct race {
             return;
         }
         clonert::thread_options small;
-        small.stack_size = 64 * 1024;
+        small.stack_size = clonert_test::small_stack_size;
         clonert::thread(small, [this] { chain_link(); }).detach();
     }
 };

@@ -168,7 +168,7 @@ private:
 
 clonert::thread_options small_stack() {
     clonert::thread_options o;
-    o.stack_size = 64 * 1024;
+    o.stack_size = clonert_test::small_stack_size;
     return o;
 }
 
@@ -419,7 +419,7 @@ TEST_CASE("faults: RLIMIT_AS leaves no room for a stack -> an error naming mmap,
         // Small stacks still fit, again and again.
         int small_ran = 0;
         for (int i = 0; i < 100; ++i) clonert::thread(small_stack(), [&small_ran] { ++small_ran; }).join();
-        f.expect(small_ran == 100, "%d of 100 threads with 64 KiB stacks ran", small_ran);
+        f.expect(small_ran == 100, "%d of 100 threads with %zu KiB stacks ran", small_ran, clonert_test::small_stack_size / 1024);
         f.expect(footprint::now() == before, "threads with small stacks left mappings behind");
         return f.wrong();
     });

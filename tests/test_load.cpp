@@ -148,12 +148,12 @@ void check_crowd(const char *what, int count, const clonert::thread_options &opt
     CHECK(std::labs(after.heap_in_use - before.heap_in_use) < heap_bound);
 }
 
-TEST_CASE("load: 10,000 threads with 64 KiB stacks alive at once, released and joined") {
+TEST_CASE("load: 10,000 threads with small stacks (64 KiB, aarch64 128 KiB) alive at once, released and joined") {
     // qemu-user: 1,000 (each thread ever made keeps ~280 KB of qemu's memory).
     const int count = scaled(10000, 1000);
     clonert::thread_options small;
-    small.stack_size = 64 * 1024;
-    check_crowd("64 KiB stacks", count, small);
+    small.stack_size = clonert_test::small_stack_size;
+    check_crowd((clonert_test::small_stack_name + " stacks").c_str(), count, small);
 }
 
 TEST_CASE("load: 10,000 threads with default stacks alive at once, released and joined") {

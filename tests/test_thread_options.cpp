@@ -384,8 +384,8 @@ TEST_CASE("bad options throw std::system_error(invalid_argument) and start nothi
     CHECK(attempt(o) == std::errc::invalid_argument);
 
     o = {};
-    o.stack_size = 64 * 1024;
-    o.guard_size = 128 * 1024;  // a guard larger than the stack
+    o.stack_size = clonert_test::small_stack_size;
+    o.guard_size = 2 * clonert_test::small_stack_size;  // a guard larger than the stack
     CHECK(attempt(o) == std::errc::invalid_argument);
 
     alignas(64) static char stack[256 * 1024];
@@ -408,7 +408,7 @@ TEST_CASE("bad options throw std::system_error(invalid_argument) and start nothi
 TEST_CASE("arguments too large for the stack throw invalid_argument") {
     // The decay-copies live at the top of the new thread's stack.
     clonert::thread_options options;
-    options.stack_size = 64 * 1024;
+    options.stack_size = clonert_test::small_stack_size;  // too small for 128 KiB of arguments and the TLS area
     auto big = std::make_unique<std::array<char, 128 * 1024>>();
     std::atomic<int> ran{0};
     CHECK(error_of([&] {

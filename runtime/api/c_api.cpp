@@ -14,41 +14,11 @@
 #include "support/errors.hpp"
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
+#include "thread/routine_thread.hpp"
 
 namespace {
 
 using clonert::thread_attributes;
-
-// What a clonert_create thread runs: the routine, its argument, and where its
-// return value goes (its own record).
-struct c_start {
-    void *(*routine)(void *);
-    void *arg;
-    clonert_thread *thread;
-};
-
-// clonert_create's arguments, for construct_c_start.
-struct c_request {
-    void *(*routine)(void *);
-    void *arg;
-    clonert_t *out;
-};
-
-void construct_c_start(void *at, clonert_thread *thread, void *context) {
-    const auto *r = static_cast<const c_request *>(context);
-    ::new (at) c_start{r->routine, r->arg, thread};
-    *r->out = thread;  // before the start: a detached thread may be gone at once
-}
-
-void run_c_start(void *payload) {
-    const auto *s = static_cast<const c_start *>(payload);
-    clonert::set_thread_result(s->thread, s->routine(s->arg));
-}
-
-// Trivially destructible: nothing to destroy.
-static_assert(std::is_trivially_destructible_v<c_start>);
-constexpr clonert::detail::thread_payload c_start_payload{sizeof(c_start), alignof(c_start), construct_c_start,
-                                                          run_c_start, nullptr};
 
 // What a clonert_attr_t holds. clonert.h shows only its size and alignment,
 // so that the fields can change without a caller's code changing; these
@@ -133,7 +103,7 @@ int clonert_attr_destroy(clonert_attr_t *attr) {
 
 int clonert_attr_setstacksize(clonert_attr_t *attr, size_t stack_size) {
     return change_attr(attr, [&](thread_attributes &a) {
-        if (stack_size < CLONERT_STACK_MIN) return EINVAL;
+        if (!clonert::stack_size_acceptable(stack_size)) return EINVAL;
         a.stack_size = stack_size;
         return 0;
     });
@@ -162,7 +132,7 @@ int clonert_attr_getguardsize(const clonert_attr_t *attr, size_t *guard_size) {
 
 int clonert_attr_setstack(clonert_attr_t *attr, void *stack_addr, size_t stack_size) {
     return change_attr(attr, [&](thread_attributes &a) {
-        if (stack_addr == nullptr || stack_size < CLONERT_STACK_MIN ||
+        if (stack_addr == nullptr || !clonert::stack_size_acceptable(stack_size) ||
             reinterpret_cast<uintptr_t>(stack_addr) % 16 != 0)
             return EINVAL;
         a.stack = stack_addr;
@@ -251,8 +221,7 @@ int clonert_create(clonert_t *thread, const clonert_attr_t *attr, void *(*start_
                    void *arg) {
     if (thread == nullptr || start_routine == nullptr) return EINVAL;
     try {
-        c_request request{start_routine, arg, thread};
-        clonert::create_thread(to_attributes(attr), c_start_payload, &request);
+        clonert::create_routine_thread(to_attributes(attr), {.routine = start_routine, .arg = arg, .record_out = thread});
         return 0;
     } catch (const std::system_error &e) {
         return e.code().value();

@@ -36,7 +36,6 @@
 #include <unistd.h>
 
 #include "arch.hpp"
-#include "glibc/static_tls.hpp"
 #include "glibc/versions.hpp"
 #include "support/align.hpp"
 #include "support/errno_kept.hpp"
@@ -143,11 +142,12 @@ struct live_probe {
 // robust_head is {list = &robust_head, futex_offset, list_op_pending = 0}
 // (nptl/pthread_create.c initialises it so: the kernel's empty list).
 std::size_t find_robust_head(const char *pthread, const layout &l) {
-    for (std::size_t off = 0; off + 3 * sizeof(void *) <= l.pd.size; off += sizeof(void *))
-        if (read<const void *>(pthread, off) == pthread + off &&
-            read<long>(pthread, off + sizeof(void *)) == l.robust_futex_offset &&
-            read<const void *>(pthread, off + 2 * sizeof(void *)) == nullptr)
+    for (std::size_t off = 0; off + sizeof(robust_list_head) <= l.pd.size; off += sizeof(void *)) {
+        const auto head = read<robust_list_head>(pthread, off);
+        if (reinterpret_cast<const char *>(head.list.next) == pthread + off &&
+            head.futex_offset == l.robust_futex_offset && head.list_op_pending == nullptr)
             return off;
+    }
     refuse("no robust_list_head in a live struct pthread");
 }
 
@@ -262,8 +262,7 @@ std::size_t find_result(pthread_t t, const layout &l) {
     // Up to 2.42 the kernel's clearing of the word also wakes this wait; 2.43
     // clears it itself, without a wake, so wait a millisecond at a time.
     const timespec tick{0, 1000 * 1000};
-    for (pid_t now; (now = __atomic_load_n(tid, __ATOMIC_ACQUIRE)) != 0;)
-        futex::wait_for(tid, now, tick, futex::scope::shared);
+    futex::wait_until_cleared(tid, {.tick = &tick});
     for (std::size_t off = 0; off + sizeof(void *) <= l.pd.size; off += sizeof(void *))
         if (read<void *>(pthread, off) == probe_result()) return off;
     refuse("no result field in the struct pthread of an ended pthread");
@@ -343,14 +342,14 @@ void learn_area(layout &l) {
         a.tp_offset = round_up(static_size - P, a.align);
         a.pthread_offset = a.tp_offset;
         a.size = round_up(a.tp_offset + P, a.align);
-        a.static_lowest = -static_cast<std::ptrdiff_t>(static_size - P);
-        a.static_highest = 0;
+        l.static_tls.lowest = -static_cast<std::ptrdiff_t>(static_size - P);
+        l.static_tls.highest = 0;
     } else {
         a.tp_offset = round_up(P, a.align);
         a.pthread_offset = a.tp_offset - P;
         a.size = a.tp_offset + round_up(static_size, a.align);
-        a.static_lowest = 2 * sizeof(void *);  // after the {dtv, private} header
-        a.static_highest = static_cast<std::ptrdiff_t>(static_size);
+        l.static_tls.lowest = 2 * sizeof(void *);  // after the {dtv, private} header
+        l.static_tls.highest = static_cast<std::ptrdiff_t>(static_size);
     }
     if (l.has_rseq_area) {
         // Inside struct pthread, or inside the static TLS: either way inside
@@ -367,10 +366,11 @@ void learn_area(layout &l) {
 
 void learn_libc_block(layout &l) {
     l.errno_offset = offset_from_tp(&errno);
+    l.static_tls.errno_offset = l.errno_offset;
     l.ctype_offsets[0] = offset_from_tp(__ctype_b_loc());
     l.ctype_offsets[1] = offset_from_tp(__ctype_tolower_loc());
     l.ctype_offsets[2] = offset_from_tp(__ctype_toupper_loc());
-    const module_table &mods = static_tls_modules(l);
+    const module_table &mods = static_tls_modules(l.static_tls);
     const auto libc = std::find_if(mods.modules.begin(), mods.modules.end(),
                                    [](const tls_module &m) { return m.is_libc; });
     expect(libc != mods.modules.end(), "errno is not in any static TLS block");
@@ -411,7 +411,6 @@ layout learn() {
     l.version = gnu_get_libc_version();
     const auto table = known_versions();
     const version_facts *known = facts_for(l.version);
-    l.tested = known != nullptr;
     expect(known != nullptr || compare_versions(l.version, table.front().version) > 0,
            std::string("clonert supports glibc ") + table.front().version + " and later");
     // What no glibc publishes comes from the table: this version's entry, or
@@ -438,7 +437,6 @@ layout learn() {
     if (known != nullptr) {
         const std::string differences = differences_from_table(l, *known);
         if (!differences.empty()) {
-            l.tested = false;
             CLONERT_TRACE("glibc %s differs from upstream %s (a distribution's patches?): %s; "
                           "using what this glibc publishes",
                           l.version.c_str(), known->version, differences.c_str());

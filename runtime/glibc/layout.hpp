@@ -36,6 +36,8 @@
 #include <string>
 #include <sys/types.h>
 
+#include "glibc/static_tls.hpp"
+
 namespace clonert::glibc {
 
 // Offsets into struct pthread (nptl/descr.h), from its first byte: every
@@ -105,7 +107,6 @@ struct tls_area {
     std::size_t align;           // alignment of the area's start
     std::size_t tp_offset;       // thread pointer = area + tp_offset
     std::size_t pthread_offset;  // struct pthread = area + pthread_offset
-    std::ptrdiff_t static_lowest, static_highest;  // the static TLS, from tp
 };
 
 // A few bytes of libc's TLS block, from the thread pointer.
@@ -116,7 +117,6 @@ struct byte_range {
 
 struct layout {
     std::string version;         // gnu_get_libc_version()
-    bool tested = false;         // a version in versions.cpp's table
     pthread_offsets pd{};
     tls_area area{};
     bool has_rseq_area = false;       // glibc 2.35 and later
@@ -125,6 +125,7 @@ struct layout {
     // off, or refused by the kernel, as under qemu-user 7.2).
     std::size_t rseq_length = 0;
     std::ptrdiff_t errno_offset = 0;  // errno, from tp
+    static_tls_place static_tls{};    // the static TLS blocks, from tp (static_tls.hpp)
     // Parts of libc's block that a reused thread gets afresh from the image
     // (errno, h_errno); the rest of that block is kept for malloc's sake
     // (thread_block.cpp, prepare_thread_block).

@@ -22,7 +22,7 @@ struct tls_index {
 extern "C" void *__tls_get_addr(tls_index *);
 
 struct module_scan {
-    const layout *l;
+    const static_tls_place *place;
     std::uintptr_t tp;
     module_table *out;
 };
@@ -46,9 +46,9 @@ int collect_module(dl_phdr_info *info, std::size_t, void *arg) {
         }
         const std::ptrdiff_t offset = reinterpret_cast<std::uintptr_t>(block) - scan->tp;
         const auto end = offset + static_cast<std::ptrdiff_t>(ph.p_memsz);
-        if (offset < scan->l->area.static_lowest || end > scan->l->area.static_highest)
+        if (offset < scan->place->lowest || end > scan->place->highest)
             return 0;  // a dynamically allocated block, not static TLS
-        const auto errno_at = scan->l->errno_offset;
+        const auto errno_at = scan->place->errno_offset;
         if (info->dlpi_tls_modid > scan->out->highest_id) scan->out->highest_id = info->dlpi_tls_modid;
         scan->out->modules.push_back({info->dlpi_tls_modid,
                                       reinterpret_cast<const std::byte *>(info->dlpi_addr + ph.p_vaddr),
@@ -80,9 +80,9 @@ const int loader_scan_forks = hold_across_fork<loader_scan>();
 std::atomic<const module_table *> table{nullptr};
 
 // With loader_scan held.
-const module_table *scan_modules(const layout &l) {
+const module_table *scan_modules(const static_tls_place &place) {
     auto *fresh = new module_table;
-    module_scan scan{&l, arch::thread_pointer(), fresh};
+    module_scan scan{&place, arch::thread_pointer(), fresh};
     dl_iterate_phdr(collect_module, &scan);
     return fresh;
 }
@@ -112,7 +112,7 @@ void fill_new_static_blocks(const module_table &before, const module_table &now,
     }
 }
 
-const module_table &static_tls_modules(const layout &l) {
+const module_table &static_tls_modules(const static_tls_place &place) {
     std::lock_guard<sleeping_lock> hold(loader_scan);  // also one rescan at a time
     const module_table *now = table.load(std::memory_order_acquire);
     if (now != nullptr) {
@@ -120,7 +120,7 @@ const module_table &static_tls_modules(const layout &l) {
         dl_iterate_phdr(read_load_counts, counts);
         if (counts[0] == now->loads && counts[1] == now->unloads) return *now;
     }
-    const module_table *fresh = scan_modules(l);
+    const module_table *fresh = scan_modules(place);
     table.store(fresh, std::memory_order_release);
     if (now != nullptr)
         CLONERT_TRACE("libraries loaded or unloaded: %zu static TLS modules now", fresh->modules.size());

@@ -9,9 +9,15 @@
 #include <cstdint>
 #include <vector>
 
-#include "glibc/layout.hpp"
-
 namespace clonert::glibc {
+
+// Where this process's static TLS blocks lie, from the thread pointer, and
+// which block is libc's (the one holding errno): learnt with the layout
+// (layout.cpp, learn_area) and kept in it.
+struct static_tls_place {
+    std::ptrdiff_t lowest, highest;
+    std::ptrdiff_t errno_offset;
+};
 
 struct tls_module {
     std::size_t id;               // the module's DTV index
@@ -30,7 +36,7 @@ struct module_table {
 
 // The current table: rebuilt (rarely) if a library was loaded or unloaded
 // since the last call. Throws std::bad_alloc.
-const module_table &static_tls_modules(const layout &l);
+const module_table &static_tls_modules(const static_tls_place &place);
 
 // The table as last built, without looking for loads (one atomic load).
 const module_table *last_static_tls_modules() noexcept;

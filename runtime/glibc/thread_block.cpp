@@ -20,7 +20,6 @@
 #include <sys/syscall.h>
 
 #include "arch.hpp"
-#include "glibc/static_tls.hpp"
 #include "support/futex.hpp"
 #include "support/sleeping_lock.hpp"
 
@@ -96,19 +95,41 @@ void fill_static_blocks(const layout &l, const module_table &mods, std::uintptr_
     }
 }
 
-// joinid: NULL joinable, the thread itself detached (nptl/pthread_detach.c);
-// from 2.43, joinstate.
-void set_join_field(const layout &l, char *pthread, bool detached) {
+// The join state (thread_block.hpp) as glibc's field holds it. joinid: NULL
+// joinable, the thread itself detached (nptl/pthread_detach.c), and for
+// finished an address one past the struct's start, which is no struct
+// pthread (glibc's joiner would store its own there: never done for ours, and
+// glibc's IS_DETACHED, pd->joinid == pd, says joinable, as for an ended
+// pthread not yet joined). From 2.43, joinstate.
+std::uintptr_t encoded(const layout &l, char *pthread, join_state s) {
+    if (l.pd.join_is_state) {
+        const joinstate j = s == join_state::joinable   ? joinstate::joinable
+                            : s == join_state::detached ? joinstate::detached
+                                                        : joinstate::exited;
+        return static_cast<std::uintptr_t>(j);
+    }
+    const auto self = reinterpret_cast<std::uintptr_t>(pthread);
+    return s == join_state::joinable ? 0 : s == join_state::detached ? self : self + 1;
+}
+
+join_state decoded(const layout &l, char *pthread, std::uintptr_t value) {
+    for (join_state s : {join_state::joinable, join_state::detached, join_state::finished})
+        if (encoded(l, pthread, s) == value) return s;
+    return join_state::finished;  // not a value clonert writes
+}
+
+void set_join_state(const layout &l, char *pthread, join_state s) {
     if (l.pd.join_is_state)
-        field<joinstate>(pthread, l.pd.join_field) = detached ? joinstate::detached : joinstate::joinable;
+        __atomic_store_n(&field<unsigned>(pthread, l.pd.join_field), static_cast<unsigned>(encoded(l, pthread, s)),
+                         __ATOMIC_RELEASE);
     else
-        field<void *>(pthread, l.pd.join_field) = detached ? pthread : nullptr;
+        __atomic_store_n(&field<std::uintptr_t>(pthread, l.pd.join_field), encoded(l, pthread, s), __ATOMIC_RELEASE);
 }
 
 // The fields of struct pthread glibc reads in a thread it did not create.
 void fill_pthread(const layout &l, char *pthread, const stack_block &stack, bool detached) {
     const pthread_offsets &pd = l.pd;
-    set_join_field(l, pthread, detached);
+    set_join_state(l, pthread, detached ? join_state::detached : join_state::joinable);
     if (pd.multiple_threads >= 0) field<int>(pthread, pd.multiple_threads) = 1;
     field<void *>(pthread, pd.start_routine) = clonert_mark();
     // fork() unlinks the forking thread's `list` entry: a self-loop is an
@@ -116,10 +137,12 @@ void fill_pthread(const layout &l, char *pthread, const stack_block &stack, bool
     void *list = pthread + pd.list;
     field<void *>(list, 0) = list;
     field<void *>(list, sizeof(void *)) = list;
-    // The robust-mutex list the child registers with set_robust_list(2).
-    void *robust = pthread + pd.robust_head;
-    field<void *>(robust, 0) = robust;
-    field<long>(robust, sizeof(void *)) = l.robust_futex_offset;
+    // The robust-mutex list the child registers with set_robust_list(2),
+    // empty (its head points to itself) as glibc's pthread_create leaves it.
+    auto &robust = field<robust_list_head>(pthread, pd.robust_head);
+    robust.list.next = &robust.list;
+    robust.futex_offset = l.robust_futex_offset;
+    robust.list_op_pending = nullptr;
     // What pthread_getattr_np() reports.
     field<void *>(pthread, pd.stackblock) = stack.base;
     field<std::size_t>(pthread, pd.stackblock_size) = stack.size;
@@ -129,16 +152,10 @@ void fill_pthread(const layout &l, char *pthread, const stack_block &stack, bool
 
 }  // namespace
 
-std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack, bool detached, void *kept_dtv) {
-    const module_table &mods = static_tls_modules(l);  // may throw bad_alloc: before any change
+std::uintptr_t prepare_thread_block(const layout &l, const module_table &mods, std::byte *area,
+                                    area_state state, const stack_block &stack, bool detached, void *kept_dtv) {
     const std::uintptr_t parent_tp = arch::thread_pointer();
-    dtv_entry *dtv = new_dtv(mods, parent_tp, kept_dtv);  // likewise
-    if (state == area_state::unknown) {
-        // A caller's stack: zero it, as glibc does (nptl/allocatestack.c).
-        std::memset(area, 0, l.area.size);
-        state = area_state::zeroed;
-    }
+    dtv_entry *dtv = new_dtv(mods, parent_tp, kept_dtv);  // may throw bad_alloc: before any change
     const std::uintptr_t tp = l.tp_of_area(area);
     char *pthread = l.pthread_of(tp);
     if (state == area_state::reused) std::memset(pthread, 0, l.pd.size);
@@ -276,23 +293,47 @@ void *exit_value(const layout &l, std::uintptr_t tp) noexcept {
     return field<void *>(l.pthread_of(tp), l.pd.result);
 }
 
-void mark_detached(const layout &l, std::uintptr_t tp) noexcept {
-    set_join_field(l, l.pthread_of(tp), true);
+join_state load_join_state(const layout &l, std::uintptr_t tp) noexcept {
+    char *pthread = l.pthread_of(tp);
+    const std::uintptr_t value =
+        l.pd.join_is_state ? __atomic_load_n(&field<unsigned>(pthread, l.pd.join_field), __ATOMIC_ACQUIRE)
+                           : __atomic_load_n(&field<std::uintptr_t>(pthread, l.pd.join_field), __ATOMIC_ACQUIRE);
+    return decoded(l, pthread, value);
 }
 
-void mark_exited(const layout &l, std::uintptr_t tp) noexcept {
+bool exchange_join_state(const layout &l, std::uintptr_t tp, join_state &expected, join_state desired) noexcept {
     char *pthread = l.pthread_of(tp);
-    if (l.pd.exiting != 0) {
-        // As start_thread does, under exit_lock (glibc's low-level lock, the
-        // three-state lock of support/sleeping_lock.hpp): from here
-        // pthread_kill answers 0 and sends nothing, as for an exited pthread.
-        int &exit_lock = field<int>(pthread, l.pd.exit_lock);
-        three_state_lock::lock(exit_lock);
-        field<bool>(pthread, l.pd.exiting) = true;
-        three_state_lock::unlock(exit_lock);
+    bool done;
+    std::uintptr_t found;
+    if (l.pd.join_is_state) {
+        auto want = static_cast<unsigned>(encoded(l, pthread, expected));
+        done = __atomic_compare_exchange_n(&field<unsigned>(pthread, l.pd.join_field), &want,
+                                           static_cast<unsigned>(encoded(l, pthread, desired)), false,
+                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        found = want;
+    } else {
+        std::uintptr_t want = encoded(l, pthread, expected);
+        done = __atomic_compare_exchange_n(&field<std::uintptr_t>(pthread, l.pd.join_field), &want,
+                                           encoded(l, pthread, desired), false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+        found = want;
     }
-    if (l.pd.join_is_state)
-        __atomic_store_n(&field<joinstate>(pthread, l.pd.join_field), joinstate::exited, __ATOMIC_RELEASE);
+    if (!done) expected = decoded(l, pthread, found);
+    return done;
+}
+
+void count_thread_in(const layout &l) noexcept { __atomic_add_fetch(l.nptl_nthreads, 1, __ATOMIC_ACQ_REL); }
+
+bool count_thread_out(const layout &l) noexcept { return __atomic_sub_fetch(l.nptl_nthreads, 1, __ATOMIC_ACQ_REL) == 0; }
+
+void mark_exiting(const layout &l, std::uintptr_t tp) noexcept {
+    if (l.pd.exiting == 0) return;  // glibc 2.34 has no such flag
+    // As start_thread does, under exit_lock (glibc's low-level lock, the
+    // three-state lock of support/sleeping_lock.hpp).
+    char *pthread = l.pthread_of(tp);
+    int &exit_lock = field<int>(pthread, l.pd.exit_lock);
+    three_state_lock::lock(exit_lock);
+    field<bool>(pthread, l.pd.exiting) = true;
+    three_state_lock::unlock(exit_lock);
 }
 
 namespace {
@@ -326,17 +367,19 @@ void mark_owner_died(std::uint32_t *word, bool pi, bool pending, std::uint32_t t
 void release_robust_mutexes(const layout &l, std::uintptr_t tp) noexcept {
     constexpr std::uintptr_t pi_bit = 1;
     constexpr int robust_list_limit = 2048;  // ROBUST_LIST_LIMIT, kernel/futex/core.c
-    char *head = l.pthread_of(tp) + l.pd.robust_head;
+    const auto &head = field<robust_list_head>(l.pthread_of(tp), l.pd.robust_head);
     const auto tid = static_cast<std::uint32_t>(*l.tid_word(tp));  // the kernel clears it only at exit
-    const auto pending = field<std::uintptr_t>(head, offsetof(robust_list_head, list_op_pending));
+    const auto address = [](const robust_list *entry) { return reinterpret_cast<std::uintptr_t>(entry); };
+    const auto *end = &head.list;
+    const std::uintptr_t pending = address(head.list_op_pending);
     auto word_of = [&](std::uintptr_t entry) {
         return reinterpret_cast<std::uint32_t *>((entry & ~pi_bit) + l.robust_futex_offset);
     };
-    std::uintptr_t entry = field<std::uintptr_t>(head, 0);
-    for (int i = 0; i < robust_list_limit && (entry & ~pi_bit) != reinterpret_cast<std::uintptr_t>(head); ++i) {
+    std::uintptr_t entry = address(head.list.next);
+    for (int i = 0; i < robust_list_limit && (entry & ~pi_bit) != address(end); ++i) {
         // Read on before marking: once marked, another thread may take the
         // mutex and unlink it.
-        const std::uintptr_t next = *reinterpret_cast<const std::uintptr_t *>(entry & ~pi_bit);
+        const std::uintptr_t next = address(reinterpret_cast<const robust_list *>(entry & ~pi_bit)->next);
         if ((entry & ~pi_bit) != (pending & ~pi_bit))
             mark_owner_died(word_of(entry), (entry & pi_bit) != 0, false, tid);
         entry = next;

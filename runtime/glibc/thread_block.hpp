@@ -9,14 +9,14 @@
 #include <pthread.h>
 
 #include "glibc/layout.hpp"
+#include "glibc/static_tls.hpp"
 
 namespace clonert::glibc {
 
 // What the memory under a TLS area held before.
 enum class area_state {
-    zeroed,   // a fresh mapping: every byte is 0
+    zeroed,   // every byte is 0 (a fresh mapping; a caller's stack, zeroed first)
     reused,   // an earlier clonert thread's area: libc's block is kept
-    unknown,  // a caller's stack: may hold anything
 };
 
 // What pthread_getattr_np() reports about the thread's stack:
@@ -26,19 +26,41 @@ struct stack_block {
     std::size_t size, guard, reported_guard;
 };
 
-// Parent side, before clone: lays out a new thread's control block and static
-// TLS in `area` (layout.area.size bytes, aligned) and gives it a DTV.
+// Parent side, before clone: lays out a new thread's control block and the
+// static TLS blocks of `modules` (the snapshot this creation took) in `area`
+// (layout.area.size bytes, aligned) and gives it a DTV.
 // A reused area keeps libc's TLS block (it carries malloc's tcache and arena,
 // which glibc cannot free for us) with errno and h_errno reset; every other
 // block is copied afresh from its initial image. Returns the thread pointer.
 // `kept_dtv` is a DTV an earlier thread on this memory left (take_dtv), or
 // null: reused if large enough, else freed. Throws std::bad_alloc if a DTV
 // cannot be allocated (nothing is changed; kept_dtv is then still the caller's).
-std::uintptr_t prepare_thread_block(const layout &l, std::byte *area, area_state state,
-                                    const stack_block &stack, bool detached, void *kept_dtv);
+std::uintptr_t prepare_thread_block(const layout &l, const module_table &modules, std::byte *area,
+                                    area_state state, const stack_block &stack, bool detached, void *kept_dtv);
 
-// struct pthread's joinid/joinstate says detached (pthread_getattr_np reads it).
-void mark_detached(const layout &l, std::uintptr_t tp) noexcept;
+// A clonert thread's one state word is glibc's own join field in its struct
+// pthread (joinid up to 2.42, joinstate from 2.43: layout.hpp), so that what
+// glibc reads there -- pthread_getattr_np's detach state, 2.43's ESRCH for an
+// exited thread -- is what clonert decided. prepare_thread_block sets it
+// joinable or detached.
+//   joinable -> finished  the thread ended; its joiner gives the memory back
+//   joinable -> detached  the thread gives its memory back when it ends
+// (up to 2.42: NULL, the thread itself, and an odd address no struct pthread
+// has; from 2.43: joinstate's joinable, detached and exited).
+enum class join_state { joinable, detached, finished };
+join_state load_join_state(const layout &l, std::uintptr_t tp) noexcept;
+// Compare and exchange, acquire-release: true if it held `expected` and now
+// holds `desired`; else false with what it held in `expected`.
+bool exchange_join_state(const layout &l, std::uintptr_t tp, join_state &expected, join_state desired) noexcept;
+
+// glibc's count of running threads (nptl/pthread_create.c, __nptl_nthreads),
+// which clonert threads join: the creator counts one in before clone (and
+// out again if clone fails), the thread counts itself out as it ends.
+// count_thread_out returns true for the last one: it must end the process
+// with exit(0), as glibc's start_thread does, so that main's pthread_exit
+// waits for every thread.
+void count_thread_in(const layout &l) noexcept;
+bool count_thread_out(const layout &l) noexcept;
 
 // Child side, first thing in the new thread: the registrations only the
 // thread itself can make (robust list, rseq) and the global locale.
@@ -61,10 +83,10 @@ void register_unwind_target(__pthread_unwind_buf_t *buffer) noexcept;
 // (PTHREAD_CANCELED for a cancellation).
 void *exit_value(const layout &l, std::uintptr_t tp) noexcept;
 
-// The thread's last write before its exit system call: joinstate says
-// exited (glibc 2.43; the kernel clears it for glibc's threads, and clears
-// our join word, the tid, for ours).
-void mark_exited(const layout &l, std::uintptr_t tp) noexcept;
+// The thread is ending: pthread_kill and pthread_sigqueue answer 0 and send
+// nothing from here, as for an exiting pthread (struct pthread.exiting,
+// glibc 2.35 on).
+void mark_exiting(const layout &l, std::uintptr_t tp) noexcept;
 
 // A thread about to end with its memory going away or to another thread:
 // the kernel must not write into it after (rseq cpu_id updates, the robust

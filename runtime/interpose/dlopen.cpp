@@ -42,7 +42,7 @@ extern "C" void *dlopen(const char *file, int mode) noexcept {
     // make threads, which must not wait for their own creator.
     clonert::hold_thread_creation();
     try {
-        tables t{clonert::glibc::last_static_tls_modules(), &clonert::glibc::static_tls_modules(*layout)};
+        tables t{clonert::glibc::last_static_tls_modules(), &clonert::glibc::static_tls_modules(layout->static_tls)};
         if (t.before != nullptr && t.before != t.now) clonert::for_each_listed_thread(fill_blocks, &t);
     } catch (...) {
         // No memory for the new table: the blocks stay as the loader left

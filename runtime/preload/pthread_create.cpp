@@ -32,10 +32,10 @@
 #include "clonert/clonert.h"
 #include "preload/stats.hpp"
 #include "support/errno_kept.hpp"
-#include "support/futex.hpp"
 #include "support/trace.hpp"
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
+#include "thread/routine_thread.hpp"
 
 namespace {
 
@@ -77,17 +77,6 @@ const char *refusal() noexcept {
 
 // --- glibc's attributes, as clonert's --------------------------------------------
 
-// What the new thread does before the start routine, beyond clonert's own
-// attributes: glibc applies these in the new thread too (nptl/pthread_create.c,
-// start_thread and create_thread).
-struct thread_extras {
-    bool has_sigmask = false;
-    sigset_t sigmask{};
-    bool explicit_sched = false;
-    int policy = SCHED_OTHER;
-    sched_param param{};
-};
-
 // pthread_attr_getaffinity_np fills the set with ones when the attributes
 // carry none (nptl/pthread_attr_getaffinity.c): that means "inherit the
 // creator's", not "every CPU", which would undo a taskset(1).
@@ -98,9 +87,9 @@ bool every_cpu(const cpu_set_t &set) {
     return true;
 }
 
-// Reads glibc's attributes into clonert's. Returns why clonert cannot take
-// them, or nullptr.
-const char *read_attributes(const pthread_attr_t &attr, clonert::thread_attributes &a, thread_extras &x) {
+// Reads glibc's attributes into clonert's, each with glibc's own getter.
+// Returns why clonert cannot take them, or nullptr.
+const char *read_attributes(const pthread_attr_t &attr, clonert::thread_attributes &a) {
     int detach = PTHREAD_CREATE_JOINABLE;
     pthread_attr_getdetachstate(&attr, &detach);
     a.detached = detach == PTHREAD_CREATE_DETACHED;
@@ -117,15 +106,10 @@ const char *read_attributes(const pthread_attr_t &attr, clonert::thread_attribut
         a.stack_length = length;
     } else {
         // Unset, this is glibc's default (pthread_setattr_default_np's, or
-        // RLIMIT_STACK's). glibc takes sizes down to PTHREAD_STACK_MIN (16 KiB
-        // on x86_64) and carves its TLS out of them; clonert's floor is
-        // higher: such a thread gets the floor, more than it asked for.
-        std::size_t size = 0;
-        pthread_attr_getstacksize(&attr, &size);
-        a.stack_size = size < CLONERT_STACK_MIN ? CLONERT_STACK_MIN : size;
-        std::size_t guard = 0;
-        pthread_attr_getguardsize(&attr, &guard);
-        a.guard_size = guard;
+        // RLIMIT_STACK's). Meant as glibc means it: the thread's whole memory,
+        // its TLS carved from it (thread/attributes.hpp).
+        pthread_attr_getstacksize(&attr, &a.stack_size);
+        pthread_attr_getguardsize(&attr, &a.guard_size);
     }
 
     cpu_set_t cpus;
@@ -137,112 +121,37 @@ const char *read_attributes(const pthread_attr_t &attr, clonert::thread_attribut
     }
 
     // 0 if a mask was set, PTHREAD_ATTR_NO_SIGMASK_NP if not (glibc 2.32).
-    x.has_sigmask = pthread_attr_getsigmask_np(&attr, &x.sigmask) == 0;
+    sigset_t mask;
+    if (pthread_attr_getsigmask_np(&attr, &mask) == 0) {
+        a.has_sigmask = true;
+        a.sigmask = clonert::signal_bits(mask);
+    }
 
     int inherit = PTHREAD_INHERIT_SCHED;
     pthread_attr_getinheritsched(&attr, &inherit);
     if (inherit == PTHREAD_EXPLICIT_SCHED) {
-        x.explicit_sched = true;
-        pthread_attr_getschedpolicy(&attr, &x.policy);
-        pthread_attr_getschedparam(&attr, &x.param);
+        a.explicit_sched = true;
+        pthread_attr_getschedpolicy(&attr, &a.sched_policy);
+        pthread_attr_getschedparam(&attr, &a.sched_parameters);
     }
     return nullptr;
 }
 
-// --- The thread ---------------------------------------------------------------------
-
-// The new thread's answer to "did the scheduling policy take?", on its
-// creator's stack, where the creator waits for it (a futex word).
-struct sched_report {
-    clonert::futex::one_shot_gate done;
-    int error = 0;
-};
-
-// What the thread runs, constructed in its own memory (lifecycle.hpp).
-struct start_request {
-    void *(*routine)(void *);
-    void *arg;
-    clonert_thread *thread;
-    thread_extras extras;
-    sched_report *report;  // set when extras.explicit_sched
-};
-
-// pthread_create's arguments, for construct_request.
-struct create_request {
-    void *(*routine)(void *);
-    void *arg;
-    const thread_extras &extras;
-    sched_report *report;
-    pthread_t *out;
-    bool counted = false;  // the thread was counted as starting (stats)
-};
-
-void construct_request(void *at, clonert_thread *thread, void *context) {
-    auto *c = static_cast<create_request *>(context);
-    ::new (at) start_request{c->routine, c->arg, thread, c->extras, c->report};
-    // Before the thread starts, as glibc's does (nptl/pthread_create.c):
-    // a program may hand the new thread &its_handle and read it there at once.
-    *c->out = clonert::thread_pthread(thread);
+// Makes the clonert thread; 0, or pthread_create's error number as a
+// std::system_error.
+int create_clonert_thread(pthread_t *thread, const clonert::thread_attributes &a, void *(*routine)(void *),
+                          void *arg) {
+    // Counted as alive from here, so that it can never be seen to end
+    // before it began.
     clonert::preload::count_thread_starting();
-    c->counted = true;
-}
-
-void post_report(sched_report *report, int error) {
-    report->error = error;
-    // The creator may have seen the gate open and returned already: a wake on
-    // a futex word nobody waits on is harmless (futex(2)).
-    report->done.open();
-}
-
-void run_request(void *payload) {
-    auto *r = static_cast<start_request *>(payload);
-    // Runs as the routine returns and as pthread_exit or cancellation unwinds
-    // through this frame (forced unwinding runs C++ cleanups: nptl/unwind.c).
-    struct counted_end {
-        ~counted_end() { clonert::preload::count_thread_ended(); }
-    } end;
-    // glibc sets the mask in the new thread, before the routine (start_thread).
-    if (r->extras.has_sigmask) pthread_sigmask(SIG_SETMASK, &r->extras.sigmask, nullptr);
-    if (r->extras.explicit_sched) {
-        // glibc has the creator call sched_setscheduler on the stopped thread
-        // and returns its error from pthread_create (create_thread). Here the
-        // thread sets its own, through glibc, so that pthread_getschedparam
-        // reports it as for a glibc thread, and tells its creator; it runs
-        // the routine only if that worked.
-        const int err = pthread_setschedparam(pthread_self(), r->extras.policy, &r->extras.param);
-        post_report(r->report, err);
-        if (err != 0) return;
-    }
-    clonert::set_thread_result(r->thread, r->routine(r->arg));
-}
-
-// Trivially destructible: nothing to destroy.
-static_assert(std::is_trivially_destructible_v<start_request>);
-constexpr clonert::detail::thread_payload request_payload{sizeof(start_request), alignof(start_request),
-                                                          construct_request, run_request, nullptr};
-
-void wait_for_report(sched_report &report) { report.done.wait(); }
-
-// Makes the clonert thread; 0 or pthread_create's error number.
-int create_clonert_thread(pthread_t *thread, const clonert::thread_attributes &a, const thread_extras &x,
-                          void *(*routine)(void *), void *arg) {
-    sched_report report;
-    create_request request{routine, arg, x, x.explicit_sched ? &report : nullptr, thread};
-    clonert_thread *t;
     try {
-        t = clonert::create_thread(a, request_payload, &request);
+        clonert::create_routine_thread(a, {.routine = routine,
+                                           .arg = arg,
+                                           .pthread_out = thread,
+                                           .on_end = clonert::preload::count_thread_ended});
     } catch (...) {
-        if (request.counted) clonert::preload::count_thread_not_started();
+        clonert::preload::count_thread_not_started();
         throw;
-    }
-    if (x.explicit_sched) {
-        wait_for_report(report);
-        if (report.error != 0) {
-            // It has returned without running the routine; a detached one
-            // gives back its own memory.
-            if (!a.detached) clonert::join_thread(t, nullptr);
-            return report.error;
-        }
     }
     clonert::preload::count_thread_made();
     CLONERT_TRACE("preload: pthread_create made a clonert thread (%s, %s %zu bytes)",
@@ -262,21 +171,20 @@ int pthread_create(pthread_t *__restrict thread, const pthread_attr_t *__restric
     const clonert::errno_kept callers_errno;
     if (refusal() != nullptr) return pass_to_glibc(thread, attr, routine, arg, "the runtime refuses this glibc");
     clonert::thread_attributes a = clonert::default_attributes();
-    thread_extras x;
     const char *cannot;
     if (attr != nullptr) {
-        cannot = read_attributes(*attr, a, x);
+        cannot = read_attributes(*attr, a);
     } else {
         // No attributes: glibc's defaults, which pthread_setattr_default_np may have changed.
         pthread_attr_t defaults;
         if (pthread_getattr_default_np(&defaults) != 0)
             return pass_to_glibc(thread, attr, routine, arg, "no memory to read the default attributes");
-        cannot = read_attributes(defaults, a, x);
+        cannot = read_attributes(defaults, a);
         pthread_attr_destroy(&defaults);
     }
     if (cannot != nullptr) return pass_to_glibc(thread, attr, routine, arg, cannot);
     try {
-        return create_clonert_thread(thread, a, x, routine, arg);
+        return create_clonert_thread(thread, a, routine, arg);
     } catch (const std::system_error &e) {
         const int err = e.code().value();
         // clonert's checks refuse some attributes glibc takes: glibc decides.

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <cerrno>
 #include <climits>
 #include <ctime>
 #include <linux/futex.h>
@@ -59,6 +60,30 @@ inline long wait_until(const void *word, int expected, clockid_t clock, const ti
 // Wakes up to `count` waiters (INT_MAX: all).
 inline void wake(const void *word, int count, scope s = scope::process_private) noexcept {
     arch::syscall(SYS_futex, detail::address(word), detail::op(FUTEX_WAKE, s), count);
+}
+
+// The join word protocol: a thread's TID word, which the kernel clears and
+// wakes with a shared wake when the thread dies (CLONE_CHILD_CLEARTID,
+// kernel/fork.c mm_release). Sleeps until *word reads 0; with a deadline
+// (on `clock`), returns -ETIMEDOUT once it passes; with a tick, looks again
+// that often, for a word cleared without a wake (glibc 2.43 clears its own
+// threads' tid itself). Returns 0 once the word reads 0.
+struct cleared_wait {
+    const timespec *deadline = nullptr;
+    clockid_t clock = CLOCK_MONOTONIC;
+    const timespec *tick = nullptr;
+};
+inline long wait_until_cleared(const int *word, cleared_wait how = {}) noexcept {
+    for (int value; (value = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
+        if (how.deadline != nullptr) {
+            if (wait_until(word, value, how.clock, *how.deadline, scope::shared) == -ETIMEDOUT) return -ETIMEDOUT;
+        } else if (how.tick != nullptr) {
+            wait_for(word, value, *how.tick, scope::shared);
+        } else {
+            wait(word, value, scope::shared);
+        }
+    }
+    return 0;
 }
 
 // Sleeps until *word is no longer `value` (atomically re-read between waits).

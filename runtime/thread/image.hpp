@@ -38,10 +38,10 @@ struct thread_memory {
     // The lowest address of the top reserve, where the TLS area goes; the
     // record, the payload and the stack lie below it.
     std::byte *top_reserve = nullptr;
-    // A malloc'd block that goes with this memory while no thread uses it
-    // (the lifecycle keeps the last thread's DTV here for the next one): the
-    // stack cache frees it when it unmaps the memory. Null while a thread runs.
-    void *kept_block = nullptr;
+    // The DTV the last thread on this memory left (glibc::take_dtv), kept
+    // for the next one while no thread uses the memory: a malloc'd block the
+    // stack cache frees when it unmaps the memory. Null while a thread runs.
+    void *kept_dtv = nullptr;
 };
 
 struct thread_image {

@@ -1,6 +1,6 @@
 // The lifecycle on pthread_create, selected with -Dthread_backend=pthread.
 //
-// Same interface and semantics as lifecycle.cpp, for builds where threads made
+// Same interface and semantics as lifecycle_raw.cpp, for builds where threads made
 // with raw clone cannot run: ThreadSanitizer intercepts pthread_create to set
 // up its per-thread state and crashes in the first instrumented function of a
 // thread it did not see created (docs/reliability.md, "Tools").
@@ -99,6 +99,15 @@ void make_attr(const thread_attributes &a, pthread_attr_t &attr) {
     if (err == 0 && a.has_affinity)
         err = pthread_attr_setaffinity_np(&attr, sizeof a.affinity, &a.affinity);
     if (err == 0 && a.detached) err = pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (err == 0 && a.has_sigmask) {
+        const sigset_t mask = signal_set(a.sigmask);
+        err = pthread_attr_setsigmask_np(&attr, &mask);  // glibc 2.32 and later
+    }
+    if (err == 0 && a.explicit_sched) {
+        err = pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+        if (err == 0) err = pthread_attr_setschedpolicy(&attr, a.sched_policy);
+        if (err == 0) err = pthread_attr_setschedparam(&attr, &a.sched_parameters);
+    }
     if (err != 0) {
         pthread_attr_destroy(&attr);
         fail(err, "pthread backend: bad thread attributes");

@@ -1,40 +1,52 @@
-// A thread's life, read top to bottom: reserve memory and lay out its image
-// and TLS, construct its payload, start it with clone, run it, end it, and
-// join or detach it.
+// A thread's life, read top to bottom: reserve memory and lay out its image,
+// construct its payload, list it, lay out its TLS, start it with clone, run
+// it, end it, and join or detach it.
 //
 // The parent does everything it can before clone (the mapping, the TLS
-// blocks, the control block, the DTV). The child does only what only the
-// child can: register its robust-mutex list and rseq area with the kernel,
-// select the global locale, apply its name and CPU affinity.
+// blocks, the control block, the DTV) and, for a thread that waits at its
+// start gate, its CPU set and scheduling after clone, before the thread runs.
+// The child does only what only the child can: register its robust-mutex
+// list and rseq area with the kernel, select the global locale, set its
+// signal mask and name.
 //
 // Where everything lies in one thread's memory: thread/image.hpp.
 //
+// A thread's state
+// ----------------
+// One word: glibc's own join field in the thread's struct pthread, as
+// glibc::join_state (glibc/thread_block.hpp) reads and exchanges it --
+// joinable, detached, or finished -- beside the kernel's join word (the TID
+// while the thread lives, 0 once it is dead). How far a creation got is not
+// state: each failure path knows it, and every one ends in the same teardown,
+// reclaim(), which is safe at any stage.
+//
 // Who owns the record (and the memory it lies in) when
 // ----------------------------------------------------
-// The record has one owner at a time; `state` and the join word are how
-// ownership passes. (glibc's nptl/pthread_create.c, "CONCURRENCY NOTES", is
-// the model.)
+// The record has one owner at a time; the state word and the join word are
+// how ownership passes. (glibc's nptl/pthread_create.c, "CONCURRENCY NOTES",
+// is the model.)
 //
 //   creator  From create_thread's reservation until clone returns. If
 //            anything fails before the thread runs, the creator tears it all
 //            down through reclaim(), the same teardown a join ends with. After
 //            clone it keeps the record only while the thread waits at its
-//            start gate (a thread given a CPU set); otherwise a thread made
-//            detached may already have given its memory away.
+//            start gate (a thread given a CPU set or a scheduling policy);
+//            otherwise a thread made detached may already have given its
+//            memory away.
 //   thread   Reads its record from its first instruction and writes its
-//            result. At its end it swaps state: joinable -> finished hands the
-//            record to whoever joins; if it finds `detached`, it owns the
-//            record and gives its own memory back (to the cache, or unmaps it
-//            and exits without touching it again).
+//            result. At its end it exchanges the state: joinable -> finished
+//            hands the record to whoever joins; if it finds `detached`, it
+//            owns the record and gives its own memory back (to the cache, or
+//            unmaps it and exits without touching it again).
 //   joiner   The holder of a joinable handle may read the record at any time
 //            (tid, pthread_t). join waits until the kernel has cleared the
 //            join word -- the thread can no longer touch its stack -- and
 //            then owns everything: reclaim() gives the memory back.
-//   detacher Swaps joinable -> detached: the thread will reclaim. If the
+//   detacher Exchanges joinable -> detached: the thread will reclaim. If the
 //            thread had already finished, the detacher reclaims, as a joiner.
 //   cache    Owns an ended thread's memory, record and image included
-//            (thread/memory.cpp), and hands it to a new creation only once
-//            the join word of the image in it reads 0.
+//            (thread/stack_cache.cpp), and hands it to a new creation only
+//            once the join word of the image in it reads 0.
 
 #include "thread/lifecycle.hpp"
 
@@ -68,34 +80,32 @@
 // The record of one thread, in the thread's own memory, just below its TLS
 // area, followed (below) by the payload: what the thread will run,
 // constructed there by the creator. So creating a thread allocates nothing
-// but its DTV when its memory comes from the cache.
+// but its DTV when its memory comes from the cache. Its state is not here:
+// see the top of this file.
 struct clonert_thread {
-    // How far creation got, for the one teardown (reclaim).
-    enum class stage : unsigned char { reserved, laid_out, started };
-    // joinable -> finished (the thread ended; its joiner reclaims the memory)
-    // joinable -> detached (the thread reclaims its own memory when it ends)
-    std::atomic<int> state;
-    stage progress;
-    const clonert::glibc::layout *layout;
+    const clonert::glibc::layout *layout;  // null in a stand-in
     clonert::thread_image image;
-    pid_t tid;  // the creator's copy, for a joinable thread: the kernel clears the join word at exit
     void (*run)(void *);
     void *result;
+    // The thread's own copy of its TID, written first thing: what thread_tid
+    // answers once the kernel has cleared the join word and until the thread
+    // is joined (a stand-in's: its thread's TID).
+    pid_t tid;
     char name[16];
-    bool has_affinity;
-    cpu_set_t affinity;
-    clonert::futex::one_shot_gate start_gate;  // a thread with a CPU set waits here
-    const clonert::glibc::module_table *static_tls;  // the modules its TLS was laid out for
+    bool has_sigmask;
+    std::uint64_t sigmask;  // thread_attributes::sigmask
+    // A thread whose creator must act on it before it runs (its CPU set, its
+    // scheduling) waits here; the creator opens the gate, go or give_up.
+    bool gated;
+    clonert::futex::one_shot_gate start_gate;
     clonert::registry_entry registry;
-    // Stand-ins only (current_thread, for a thread clonert did not make).
-    pthread_t stand_in_pthread;
+    pthread_t stand_in_pthread;  // stand-ins only (current_thread)
 };
 
 namespace clonert {
 namespace {
 
-enum : int { joinable = 0, finished = 1, detached = 2 };
-using stage = clonert_thread::stage;
+using glibc::join_state;
 
 // The flags every clonert thread is made with (clone(2)): share the address
 // space, filesystem information, file descriptors and signal handlers, be a
@@ -109,6 +119,8 @@ constexpr unsigned long thread_flags = CLONE_VM | CLONE_FS | CLONE_FILES | CLONE
 
 thread_local clonert_thread *current = nullptr;
 
+bool is_stand_in(const clonert_thread *t) { return t->layout == nullptr; }
+
 // --- The image: where everything of a thread lies ---------------------------------------
 
 // The record just below the TLS area (the picture in thread/image.hpp).
@@ -117,10 +129,11 @@ clonert_thread *record_below(const glibc::layout &l, std::uintptr_t tp) {
     return reinterpret_cast<clonert_thread *>(align_down(area - sizeof(clonert_thread), alignof(clonert_thread)));
 }
 
-// What the top of a thread's stack must hold besides the TLS area: the
-// record and the payload, with the alignment each may cost.
-std::size_t below_tls(const detail::thread_payload &p) {
-    return sizeof(clonert_thread) + alignof(clonert_thread) + p.size + std::max<std::size_t>(p.align, 16);
+// What the top of a thread's stack must hold: the TLS area, the record and
+// the payload, with the alignment each may cost.
+std::size_t reserved_top(const glibc::layout &l, const detail::thread_payload &p) {
+    return l.area.size + l.area.align + sizeof(clonert_thread) + alignof(clonert_thread) + p.size +
+           std::max<std::size_t>(p.align, 16);
 }
 
 thread_image lay_out_image(const glibc::layout &l, const thread_memory &memory,
@@ -138,25 +151,25 @@ thread_image lay_out_image(const glibc::layout &l, const thread_memory &memory,
 
 // --- The one teardown ------------------------------------------------------------------
 
-// The kernel clears the word and wakes it with a *shared* futex wake
-// (kernel/fork.c, mm_release): a FUTEX_WAIT_PRIVATE waiter would never wake.
-void wait_until_gone(const clonert_thread *t) {
-    pid_t *word = t->image.join_word;
-    for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;)
-        futex::wait(word, tid, futex::scope::shared);
+// What join, a late detach and every failed creation end with, whatever
+// stage the creation reached: wait until the kernel has cleared the join
+// word (at once for a thread never cloned: the word is still 0), unlist it
+// (if listed), keep its DTV with the memory for the next thread on it (if it
+// got one: the slot is null otherwise), and give the memory back. t lives in
+// that memory: the cache keeps a pointer to t->image, and nothing reads t
+// after.
+void reclaim(clonert_thread *t) noexcept {
+    futex::wait_until_cleared(t->image.join_word);
+    unregister_thread(&t->registry);
+    if (void *dtv = glibc::take_dtv(*t->layout, t->image.tp)) t->image.memory.kept_dtv = dtv;
+    release_thread_memory(t->image);
 }
 
-// What join, a late detach and every failed creation end with: wait until the
-// kernel has cleared the join word (if the thread ever ran), unlist it, free
-// its DTV (if it got one), give back its memory. t lives in that memory: the
-// cache keeps a pointer to t->image, and nothing reads t after.
-void reclaim(clonert_thread *t) noexcept {
-    if (t->progress == stage::started) wait_until_gone(t);
-    unregister_thread(&t->registry);
-    // The DTV stays with the memory for the next thread on it (the cache
-    // frees it if it unmaps the memory instead).
-    if (t->progress != stage::reserved) t->image.memory.kept_block = glibc::take_dtv(*t->layout, t->image.tp);
-    release_thread_memory(t->image);
+// The creator's teardown of a thread whose payload was constructed: the
+// payload is destroyed, then everything given back.
+void abandon(clonert_thread *t, const detail::thread_payload &payload) noexcept {
+    if (payload.destroy != nullptr) payload.destroy(t->image.payload);
+    reclaim(t);
 }
 
 // --- In the new thread ------------------------------------------------------------------
@@ -173,13 +186,13 @@ void end_detached(clonert_thread *t) {
     thread_image &image = t->image;
     const glibc::layout &layout = *t->layout;
     block_all_signals();
-    image.memory.kept_block = glibc::take_dtv(layout, image.tp);
+    image.memory.kept_dtv = glibc::take_dtv(layout, image.tp);
     if (cache_own_memory(image)) {
         CLONERT_TRACE("exit: detached thread leaves its memory to the cache");
         return;  // reusable once the kernel clears the join word, after exit
     }
     const thread_memory memory = image.memory;
-    std::free(memory.kept_block);
+    std::free(memory.kept_dtv);
     if (memory.caller_owned) return;
     // It must unmap the stack it runs on: rseq and the robust list point into
     // it, and the kernel would clear the join word in memory that may belong
@@ -192,35 +205,37 @@ void end_detached(clonert_thread *t) {
 
 void end_thread(clonert_thread *t) {
     unregister_thread(&t->registry);
-    glibc::mark_exited(*t->layout, t->image.tp);
-    int expected = joinable;
-    if (t->state.compare_exchange_strong(expected, finished, std::memory_order_acq_rel)) {
+    glibc::mark_exiting(*t->layout, t->image.tp);
+    join_state expected = join_state::joinable;
+    if (glibc::exchange_join_state(*t->layout, t->image.tp, expected, join_state::finished)) {
         CLONERT_TRACE("exit: joinable thread ends; the kernel clears its join word");
-        return;  // the joiner reclaims the memory once the kernel clears the word
+        return;  // from here t is the joiner's
     }
     end_detached(t);
 }
 
-// A thread given a CPU set waits until its creator has applied the set with
-// sched_setaffinity(2) -- so that it never runs user code on another CPU, and
-// so that a set the kernel refuses fails the creation with EINVAL, as
-// pthread_create does (glibc likewise starts such threads stopped:
-// nptl/pthread_create.c, stopped_start). Returns false if told to give up.
-bool pass_start_gate(clonert_thread *t) { return t->start_gate.wait() == futex::one_shot_gate::go; }
-
-// glibc's start_thread ends the same way (nptl/pthread_create.c): the last
-// thread of the process to end calls exit(0), so that a main() that called
-// pthread_exit() waits for every thread, clonert's included.
-void leave_thread_count(const glibc::layout &layout) {
-    if (__atomic_sub_fetch(layout.nptl_nthreads, 1, __ATOMIC_ACQ_REL) == 0) std::exit(0);
+// The thread's counting out of glibc's count of running threads: the last
+// one ends the process, as glibc's start_thread does, so that main's
+// pthread_exit waits for every thread.
+void count_out(const glibc::layout &layout) {
+    if (glibc::count_thread_out(layout)) std::exit(0);
 }
 
 int thread_entry(void *arg) {
     auto *t = static_cast<clonert_thread *>(arg);
+    t->tid = *t->image.join_word;  // written by the kernel before clone returned (CLONE_PARENT_SETTID)
     glibc::start_in_child(*t->layout, t->image.tp);
     thread_started(&t->registry);
     current = t;
-    if (t->has_affinity && !pass_start_gate(t)) return 0;  // the creator reclaims it all
+    if (t->gated && t->start_gate.wait() != futex::one_shot_gate::go) {
+        count_out(*t->layout);
+        return 0;  // the creator reclaims it all once the kernel clears the join word
+    }
+    if (t->has_sigmask) {
+        // glibc's pthread_sigmask: the two signals glibc keeps for itself stay unblocked.
+        const sigset_t mask = signal_set(t->sigmask);
+        pthread_sigmask(SIG_SETMASK, &mask, nullptr);
+    }
     if (t->name[0] != '\0') prctl(PR_SET_NAME, t->name);
     CLONERT_TRACE("start: thread running on its own stack and TLS");
     // Where pthread_exit() and cancellation unwind to (thread_block.hpp).
@@ -234,7 +249,7 @@ int thread_entry(void *arg) {
         CLONERT_TRACE("exit: pthread_exit or cancellation unwound the thread's stack");
     }
     glibc::finish_in_child(*t->layout, t->image.tp);  // thread_local and key destructors, on this thread
-    leave_thread_count(*t->layout);
+    count_out(*t->layout);
     end_thread(t);
     return 0;  // clone.S makes the raw exit system call
 }
@@ -245,115 +260,117 @@ int thread_entry(void *arg) {
 clonert_thread *make_record(const thread_attributes &a, const glibc::layout &layout, const thread_image &image,
                             void (*run)(void *)) {
     auto *t = new (image.record) clonert_thread;
-    t->state.store(a.detached ? detached : joinable, std::memory_order_relaxed);
-    t->progress = stage::reserved;
     t->layout = &layout;
     t->image = image;
-    t->tid = 0;
     t->run = run;
     t->result = nullptr;
+    t->tid = 0;
     std::memcpy(t->name, a.name, sizeof t->name);
     t->name[sizeof t->name - 1] = '\0';
-    t->has_affinity = a.has_affinity;
-    if (a.has_affinity) t->affinity = a.affinity;
-    t->static_tls = nullptr;
+    t->has_sigmask = a.has_sigmask;
+    t->sigmask = a.sigmask;
+    t->gated = a.has_affinity || a.explicit_sched;
     t->registry.image = &t->image;
     t->stand_in_pthread = 0;
     return t;
 }
 
-// Reserves the thread's memory and lays out its image, record and TLS.
+// The thread's memory, its image and its record; the TLS area of a caller's
+// stack zeroed (as glibc zeroes it: nptl/allocatestack.c), before the thread
+// is listed, where a dlopen may write into it (interpose/dlopen.cpp).
 clonert_thread *reserve(const thread_attributes &a, const glibc::layout &layout,
                         const detail::thread_payload &payload) {
-    check_attributes(a, layout.area.size);
-    // The stack must also hold the record and the payload (with what the
-    // alignment of each may cost) and still leave room to run: checked before
-    // anything is mapped.
-    const std::size_t stack = a.stack != nullptr ? a.stack_length : a.stack_size;
-    if (payload.size > stack || layout.area.size + layout.area.align + below_tls(payload) + minimum_usable_stack > stack)
-        fail(EINVAL, "the thread's arguments (" + std::to_string(payload.size) + " bytes) do not fit on its stack");
+    check_attributes(a, reserved_top(layout, payload));
     const thread_memory memory = acquire_thread_memory(a, layout.area.size, layout.area.align);
-    clonert_thread *t = make_record(a, layout, lay_out_image(layout, memory, payload), payload.run);
-    const auto state = memory.caller_owned ? glibc::area_state::unknown
-                       : memory.reused     ? glibc::area_state::reused
-                                           : glibc::area_state::zeroed;
-    // Taken before the TLS is laid out: at worst older than what it is laid
-    // out for, which only means filling a block twice before the thread runs.
-    t->static_tls = glibc::last_static_tls_modules();
-    try {
-        glibc::prepare_thread_block(layout, memory.top_reserve, state,
-                                    {memory.base, memory.size, memory.guard, memory.reported_guard}, a.detached,
-                                    memory.kept_block);
-    } catch (const std::bad_alloc &) {
-        reclaim(t);  // the kept block, if any, is still the memory's
-        fail(EAGAIN, "no memory for the thread's DTV");
-    }
-    t->image.memory.kept_block = nullptr;  // the DTV is the thread's now (its TCB points at it)
-    t->progress = stage::laid_out;
+    if (memory.caller_owned) std::memset(memory.top_reserve, 0, layout.area.size);
+    return make_record(a, layout, lay_out_image(layout, memory, payload), payload.run);
+}
+
+// Lays out the control block, the static TLS and the DTV, from one snapshot
+// of the static TLS modules, taken after the thread was listed: a library
+// dlopened after the snapshot fills the block of every listed thread, this
+// one's included, and one dlopened before it is in the snapshot.
+void lay_out_tls(clonert_thread *t, const thread_attributes &a) {
+    const glibc::layout &layout = *t->layout;
+    const thread_memory &memory = t->image.memory;
+    const glibc::module_table &modules = glibc::static_tls_modules(layout.static_tls);
+    const glibc::area_state state = memory.reused ? glibc::area_state::reused : glibc::area_state::zeroed;
+    glibc::prepare_thread_block(layout, modules, memory.top_reserve, state,
+                                {memory.base, memory.size, memory.guard, memory.reported_guard}, a.detached,
+                                memory.kept_dtv);
+    t->image.memory.kept_dtv = nullptr;  // the DTV is the thread's now (its TCB points at it)
     CLONERT_TRACE("tls: TLS area at %p, thread pointer %#lx", static_cast<void *>(memory.top_reserve),
                   static_cast<unsigned long>(t->image.tp));
-    return t;
 }
 
-// The creator's half of a start that cannot go on: the payload is destroyed
-// and everything given back.
-void abandon(clonert_thread *t, const detail::thread_payload &payload) noexcept {
-    if (payload.destroy != nullptr) payload.destroy(t->image.payload);
-    reclaim(t);
+// What the creator applies to a thread waiting at its start gate, as
+// glibc's create_thread does to a thread it starts stopped
+// (nptl/pthread_create.c): its CPU set, then its scheduling through glibc
+// (which keeps the policy in struct pthread, as pthread_getschedparam
+// reports it). What failed, if anything, as pthread_create reports it: a CPU
+// set EINVAL or EAGAIN, a scheduling policy its own error.
+struct start_refusal {
+    int error;         // 0: nothing failed
+    int reported;      // what create fails with
+    const char *what;
+};
+
+start_refusal apply_before_start(clonert_thread *t, pid_t tid, const thread_attributes &a) {
+    if (a.has_affinity && sched_setaffinity(tid, sizeof a.affinity, &a.affinity) != 0) {
+        const int err = errno;
+        return {err, err == EINVAL ? EINVAL : EAGAIN, "sched_setaffinity of the new thread"};
+    }
+    if (a.explicit_sched) {
+        const int err = pthread_setschedparam(thread_pthread(t), a.sched_policy, &a.sched_parameters);
+        if (err != 0) return {err, err, "pthread_setschedparam of the new thread"};
+    }
+    return {0, 0, nullptr};
 }
 
-// Applies the CPU set to the thread waiting at its start gate, then lets it go.
-void apply_affinity(clonert_thread *t, pid_t tid, const detail::thread_payload &payload) {
-    if (sched_setaffinity(tid, sizeof t->affinity, &t->affinity) == 0) {
+// Opens the start gate of a thread waiting at it; or, if what had to be
+// applied failed, tells it to give up, reclaims it and fails.
+void open_start_gate(clonert_thread *t, pid_t tid, const thread_attributes &a,
+                     const detail::thread_payload &payload) {
+    const start_refusal r = apply_before_start(t, tid, a);
+    if (r.error == 0) {
         t->start_gate.open(futex::one_shot_gate::go);  // t is the thread's from here
         return;
     }
-    const int err = errno;
-    // t is still waiting at the gate: nothing of it can have been freed.
-    t->start_gate.open(futex::one_shot_gate::give_up);
-    __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
+    t->start_gate.open(futex::one_shot_gate::give_up);  // it counts itself out and exits
     abandon(t, payload);
-    fail(err == EINVAL ? EINVAL : EAGAIN,
-         std::string("sched_setaffinity of the new thread failed: ") + std::strerror(err));
+    fail(r.reported, std::string(r.what) + " failed: " + std::strerror(r.error));
 }
 
 // Starts a laid-out thread with clone.
-void start(clonert_thread *t, const detail::thread_payload &payload) {
+void start(clonert_thread *t, const thread_attributes &a, const detail::thread_payload &payload) {
     pid_t *word = t->image.join_word;
     void *stack_top = t->image.payload;  // the stack grows down from below the payload
     CLONERT_TRACE("clone: flags %#lx (VM|FS|FILES|SIGHAND|THREAD|SYSVSEM|SETTLS|PARENT_SETTID|"
                   "CHILD_CLEARTID), stack top %p, tls %#lx, join word %p",
                   thread_flags, stack_top, static_cast<unsigned long>(t->image.tp), static_cast<void *>(word));
-    // Once clone returns, a detached thread may already have ended and given
-    // its memory (t included) to the cache or back to the kernel: read now
-    // what is needed after. A thread with a CPU set waits at its start gate,
-    // so t stays valid for apply_affinity().
-    const bool detached_at_start = t->state.load(std::memory_order_relaxed) == detached;
-    const bool gated = t->has_affinity;
-    register_thread(&t->registry);  // with a TID of 0 until the kernel writes it
-    // A library with initial-exec TLS dlopened since the TLS was laid out:
-    // interpose/dlopen.cpp filled the listed threads' blocks; this one was
-    // not listed yet (dlopen holds creation back while it fills them).
-    const glibc::module_table *static_tls_now = glibc::last_static_tls_modules();
-    if (static_tls_now != t->static_tls) glibc::fill_new_static_blocks(*t->static_tls, *static_tls_now, t->image.tp);
-    // glibc counts running threads (see leave_thread_count).
-    __atomic_add_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
+    const glibc::layout &layout = *t->layout;
+    const bool gated = t->gated;  // read before clone: after it, a detached thread may be gone
+    glibc::count_thread_in(layout);
     const long tid = clonert_clone_raw(thread_entry, t, thread_flags, stack_top, word,
                                        reinterpret_cast<void *>(t->image.tp), word);
     if (tid < 0) {
-        __atomic_sub_fetch(t->layout->nptl_nthreads, 1, __ATOMIC_ACQ_REL);
+        glibc::count_thread_out(layout);
         abandon(t, payload);
         fail(EAGAIN, std::string("clone failed: ") + std::strerror(static_cast<int>(-tid)));
     }
-    // From here a detached thread's record may be gone (see the top).
-    if (!detached_at_start) {
-        t->progress = stage::started;
-        t->tid = static_cast<pid_t>(tid);
-    } else if (gated) {
-        t->progress = stage::started;  // still waiting at its gate: t is valid
-    }
-    if (gated) apply_affinity(t, static_cast<pid_t>(tid), payload);
+    // From here a detached thread's record may be gone (see the top), unless
+    // it waits at its gate.
+    if (gated) open_start_gate(t, static_cast<pid_t>(tid), a, payload);
     CLONERT_TRACE("clone: thread %ld started", tid);
+}
+
+bool is_self(const clonert_thread *t) {
+    return t == current || (is_stand_in(t) && t->tid == glibc::own_tid());
+}
+
+bool is_detached(const clonert_thread *t) {
+    // A stand-in counts as detached: it cannot be joined or detached.
+    return is_stand_in(t) || glibc::load_join_state(*t->layout, t->image.tp) == join_state::detached;
 }
 
 }  // namespace
@@ -368,16 +385,23 @@ clonert_thread *create_thread(const thread_attributes &a, const detail::thread_p
         reclaim(t);  // nothing was constructed, nothing started
         throw;
     }
-    start(t, payload);
+    register_thread(&t->registry);  // with a TID of 0 until the kernel writes it
+    try {
+        lay_out_tls(t, a);
+    } catch (const std::bad_alloc &) {
+        abandon(t, payload);  // the memory keeps the DTV it had, if any
+        fail(EAGAIN, "no memory for the thread's DTV or its static TLS table");
+    }
+    start(t, a, payload);
     return t;
 }
 
 int join_thread(clonert_thread *t, void **result) noexcept {
     const errno_kept callers_errno;
-    if (t == current || t->tid == glibc::own_tid()) return EDEADLK;
-    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
-    CLONERT_TRACE("join: waiting on thread %d's join word", t->tid);
-    wait_until_gone(t);
+    if (is_self(t)) return EDEADLK;
+    if (is_detached(t)) return EINVAL;
+    CLONERT_TRACE("join: waiting on thread %d's join word", thread_tid(t));
+    futex::wait_until_cleared(t->image.join_word);
     if (result != nullptr) *result = t->result;
     reclaim(t);
     CLONERT_TRACE("join: thread gone, memory given back");
@@ -386,15 +410,12 @@ int join_thread(clonert_thread *t, void **result) noexcept {
 
 int detach_thread(clonert_thread *t) noexcept {
     const errno_kept callers_errno;
-    if (t->state.load(std::memory_order_acquire) == detached) return EINVAL;  // or a stand-in
-    // What pthread_getattr_np reports. Before the exchange: once detached,
-    // the thread may end and give its memory away at any moment.
-    glibc::mark_detached(*t->layout, t->image.tp);
-    int expected = joinable;
-    if (t->state.compare_exchange_strong(expected, detached, std::memory_order_acq_rel))
+    if (is_stand_in(t)) return EINVAL;
+    join_state expected = join_state::joinable;
+    if (glibc::exchange_join_state(*t->layout, t->image.tp, expected, join_state::detached))
         return 0;  // the thread will give back its own memory
-    if (expected == detached) return EINVAL;
-    reclaim(t);  // it has already ended: reclaim its memory as a joiner would
+    if (expected == join_state::detached) return EINVAL;
+    reclaim(t);  // it has already finished: reclaim its memory as a joiner would
     return 0;
 }
 
@@ -425,18 +446,9 @@ int wait_cancellable(pid_t *word, clockid_t clock, const timespec *abstime) {
     if (__atomic_load_n(word, __ATOMIC_ACQUIRE) == 0) return 0;
     int old_type = PTHREAD_CANCEL_DEFERRED;
     pthread_setcanceltype(PTHREAD_CANCEL_ASYNCHRONOUS, &old_type);
-    int err = 0;
-    for (pid_t tid; (tid = __atomic_load_n(word, __ATOMIC_ACQUIRE)) != 0;) {
-        // Shared, like every wait on the join word (see wait_until_gone).
-        const long r = abstime != nullptr ? futex::wait_until(word, tid, clock, *abstime, futex::scope::shared)
-                                          : futex::wait(word, tid, futex::scope::shared);
-        if (r == -ETIMEDOUT) {
-            err = ETIMEDOUT;
-            break;
-        }
-    }
+    const long r = futex::wait_until_cleared(word, {.deadline = abstime, .clock = clock});
     pthread_setcanceltype(old_type, nullptr);
-    return err;
+    return r == -ETIMEDOUT ? ETIMEDOUT : 0;
 }
 
 }  // namespace
@@ -456,15 +468,15 @@ int join_thread_until(clonert_thread *t, void **result, clockid_t clock, const t
     if (from_2_43) pthread_testcancel();
     if (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC) return EINVAL;
     const bool bad_time = abstime != nullptr && (abstime->tv_nsec < 0 || abstime->tv_nsec >= 1000000000);
-    const bool is_self = t == current || t->tid == glibc::own_tid();
-    const bool is_detached = t->state.load(std::memory_order_acquire) == detached;
+    const bool self = is_self(t);
+    const bool detached = is_detached(t);
     if (from_2_43) {
         if (bad_time) return EINVAL;
-        if (is_self) return EDEADLK;
-        if (is_detached) return EINVAL;
+        if (self) return EDEADLK;
+        if (detached) return EINVAL;
     } else {
-        if (is_detached) return EINVAL;
-        if (is_self) return EDEADLK;
+        if (detached) return EINVAL;
+        if (self) return EDEADLK;
         if (bad_time) return EINVAL;
     }
     if (abstime != nullptr) {
@@ -484,9 +496,8 @@ clonert_thread *current_thread() noexcept {
     if (current != nullptr) return current;
     // A thread clonert did not make (main, a pthread): a detached stand-in,
     // so that joining or detaching it fails with EINVAL.
-    static thread_local clonert_thread stand_in;
+    static thread_local clonert_thread stand_in;  // zero-initialised: layout null
     if (stand_in.tid == 0) {
-        stand_in.state.store(detached, std::memory_order_relaxed);
         stand_in.stand_in_pthread = pthread_self();
         stand_in.tid = glibc::own_tid();
     }
@@ -496,13 +507,16 @@ clonert_thread *current_thread() noexcept {
 pid_t current_tid() noexcept { return glibc::own_tid(); }
 
 pid_t thread_tid(const clonert_thread *t) noexcept {
-    // The kernel wrote it before clone returned (CLONE_PARENT_SETTID); it
-    // reads 0 once the thread has exited.
-    return t->tid != 0 ? t->tid : __atomic_load_n(t->image.join_word, __ATOMIC_ACQUIRE);
+    // The kernel wrote the join word before clone returned (CLONE_PARENT_SETTID)
+    // and clears it when the thread dies; the thread wrote its own copy
+    // before that.
+    if (is_stand_in(t)) return t->tid;
+    const pid_t now = __atomic_load_n(t->image.join_word, __ATOMIC_ACQUIRE);
+    return now != 0 ? now : t->tid;
 }
 
 pthread_t thread_pthread(const clonert_thread *t) noexcept {
-    if (t->layout == nullptr) return t->stand_in_pthread;  // a thread clonert did not make
+    if (is_stand_in(t)) return t->stand_in_pthread;  // a thread clonert did not make
     return reinterpret_cast<pthread_t>(t->image.pthread);
 }
 

@@ -152,7 +152,7 @@ thread_memory acquire_thread_memory(const thread_attributes &a, std::size_t top_
 void release_thread_memory(const thread_image &image) noexcept {
     const thread_memory m = image.memory;  // the image goes with its memory
     if (!m.caller_owned && stack_cache::give(image)) return;
-    std::free(m.kept_block);
+    std::free(m.kept_dtv);
     if (!m.caller_owned) munmap(m.base, m.size);
 }
 

@@ -99,7 +99,7 @@ long now_ns() noexcept {
 struct mapping {
     std::byte *base;
     std::size_t size, guard;
-    void *kept_block;
+    void *kept_dtv;
 };
 
 // Demand crossing the limit, as note_demand reports it.
@@ -161,7 +161,7 @@ struct cache_state {
     // Takes entry i out (0: the oldest), closing the gap from the nearer end.
     mapping take(std::size_t i) {
         const thread_memory &m = at(i).image->memory;
-        const mapping taken{m.base, m.size, m.guard, m.kept_block};
+        const mapping taken{m.base, m.size, m.guard, m.kept_dtv};
         if (i < count / 2) {
             for (std::size_t j = i; j > 0; --j) at(j) = at(j - 1);
             head = (head + 1) & (slots - 1);
@@ -285,7 +285,7 @@ const int cache_forks = hold_across_fork<lock, cache_after_fork>();
 // adjacent ones (new mappings are placed below older ones, so a burst's
 // stacks often lie side by side).
 void unmap(mapping *taken, std::size_t n) noexcept {
-    for (std::size_t i = 0; i < n; ++i) std::free(taken[i].kept_block);
+    for (std::size_t i = 0; i < n; ++i) std::free(taken[i].kept_dtv);
     std::sort(taken, taken + n, [](const mapping &a, const mapping &b) { return a.base < b.base; });
     for (std::size_t i = 0; i < n;) {
         std::byte *const base = taken[i].base;
@@ -455,7 +455,7 @@ bool take(std::size_t size, std::size_t guard, thread_memory &out) noexcept {
                 out.base = taken.base;
                 out.size = taken.size;
                 out.guard = taken.guard;
-                out.kept_block = taken.kept_block;
+                out.kept_dtv = taken.kept_dtv;
                 out.reused = true;
                 found = true;
                 break;

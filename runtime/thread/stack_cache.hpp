@@ -15,7 +15,7 @@
 namespace clonert::stack_cache {
 
 // A creation wants `size` bytes with `guard` bytes of guard at the bottom:
-// counts the demand, and fills `out` (base, size, guard, kept_block, reused)
+// counts the demand, and fills `out` (base, size, guard, kept_dtv, reused)
 // from a free cached mapping of exactly that shape if there is one.
 bool take(std::size_t size, std::size_t guard, thread_memory &out) noexcept;
 

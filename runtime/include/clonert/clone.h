@@ -18,17 +18,10 @@
 #ifndef CLONERT_CLONE_H
 #define CLONERT_CLONE_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
-#include <sched.h>        /* CLONE_* flags */
-#include <stddef.h>
-#include <sys/types.h>
+#include <clonert/bits/c_header.h>
 #include <linux/sched.h>  /* struct clone_args, CLONE_ARGS_SIZE_VER*, newer flags */
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+CLONERT_BEGIN_C_DECLS
 
 /* glibc's clone(): -1 with errno EINVAL if fn or stack is NULL. */
 int clonert_clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
@@ -48,8 +41,6 @@ pid_t clonert_clone3(struct clone_args *args, size_t size, int (*fn)(void *), vo
  * Returns the TID in the parent, 0 in the child, -1 with errno on failure. */
 pid_t clonert_clone_fork(unsigned long flags, pid_t *ptid, void *tls, pid_t *ctid);
 
-#ifdef __cplusplus
-}
-#endif
+CLONERT_END_C_DECLS
 
 #endif /* CLONERT_CLONE_H */

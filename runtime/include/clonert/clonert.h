@@ -8,26 +8,29 @@
 #ifndef CLONERT_CLONERT_H
 #define CLONERT_CLONERT_H
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1
-#endif
+#include <clonert/bits/c_header.h>
 #include <pthread.h>
-#include <sched.h>
-#include <stddef.h>
-#include <sys/types.h>
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+CLONERT_BEGIN_C_DECLS
 
 /* A thread, as clonert_create returns it (opaque). */
 typedef struct clonert_thread *clonert_t;
 
 enum { CLONERT_CREATE_JOINABLE = 0, CLONERT_CREATE_DETACHED = 1 };
 
-/* Smallest stack clonert_attr_setstacksize accepts: room for the TLS area
- * glibc needs (about 4 KiB) and 16 KiB of stack. */
-#define CLONERT_STACK_MIN (32 * 1024)
+/* Smallest stack clonert_attr_setstacksize and clonert_attr_setstack accept:
+ * the smallest glibc's pthread_attr_setstacksize accepts on this
+ * architecture (PTHREAD_STACK_MIN of bits/pthread_stack_min.h, a constant
+ * here, where glibc 2.34 and later make PTHREAD_STACK_MIN itself a sysconf
+ * call under _GNU_SOURCE). As with pthreads, a stack size is the thread's
+ * whole memory: its TLS area (about 4.5 KiB on glibc 2.36), clonert's record
+ * and the thread's arguments are carved from its top, and creation fails with
+ * EINVAL if what is left is less than 4 KiB (glibc's MINIMAL_REST_STACK). */
+#if defined(__aarch64__)
+#define CLONERT_STACK_MIN (128 * 1024)
+#else
+#define CLONERT_STACK_MIN (16 * 1024)
+#endif
 
 /* Attributes, used as pthread_attr_t is: clonert_attr_init sets pthread's
  * defaults, the functions below change and read them, clonert_attr_destroy
@@ -38,7 +41,7 @@ enum { CLONERT_CREATE_JOINABLE = 0, CLONERT_CREATE_DETACHED = 1 };
  * for a null pointer or an attr not initialised by clonert_attr_init (or
  * already destroyed). */
 typedef union clonert_attr {
-    unsigned char opaque[256]; /* 192 bytes in use; the rest, room to grow */
+    unsigned char opaque[256]; /* 216 bytes in use (c_api.cpp asserts the fit); the rest, room to grow */
     size_t align; /* the alignment of the fields inside */
 } clonert_attr_t;
 
@@ -134,8 +137,6 @@ const char *clonert_backend(void);
  * refuses (naming the glibc version and the check that failed). */
 const char *clonert_refusal(void);
 
-#ifdef __cplusplus
-}
-#endif
+CLONERT_END_C_DECLS
 
 #endif /* CLONERT_CLONERT_H */
