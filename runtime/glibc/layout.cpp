@@ -181,6 +181,37 @@ void find_stack_block(const char *pthread, layout &l, std::size_t guard) {
     refuse("no stackblock/stackblock_size/guardsize/reported_guardsize in a live struct pthread");
 }
 
+// tpp, the pointer declared right before `res` in nptl/descr.h of every
+// release from 2.34 to 2.43 (res, a struct of longs and pointers, needs no
+// padding after it). Checked, not assumed: null in a new pthread, and set by
+// the first lock of a PTHREAD_PRIO_PROTECT mutex, which calloc's the block
+// (__pthread_tpp_change_priority, nptl/tpp.c) before it raises the
+// thread's priority to the ceiling. The ceiling is SCHED_FIFO's highest, so
+// that no thread's priority is above it (the lock would refuse before the
+// calloc). Under SCHED_OTHER the raise fails (sched_setscheduler takes no
+// priority but 0 there: sched(7)) and the lock returns EINVAL with nothing
+// else changed; a privileged real-time thread is raised until the unlock.
+// This probe thread is glibc's, and glibc frees its tpp when it ends
+// (__nptl_free_tcb, nptl/nptl_free_tcb.c).
+std::size_t find_tpp(const char *pthread, std::size_t res) {
+    expect(res >= sizeof(void *), "struct pthread.res is at its very start");
+    const std::size_t tpp = res - sizeof(void *);
+    expect(read<void *>(pthread, tpp) == nullptr, "struct pthread.tpp is not null in a new pthread");
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    const int ceiling = sched_get_priority_max(SCHED_FIFO);
+    const bool made = pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_PROTECT) == 0 &&
+                      pthread_mutexattr_setprioceiling(&attr, ceiling) == 0;
+    pthread_mutex_t mutex;
+    expect(made && pthread_mutex_init(&mutex, &attr) == 0, "no PTHREAD_PRIO_PROTECT mutex can be made");
+    pthread_mutexattr_destroy(&attr);
+    if (pthread_mutex_lock(&mutex) == 0) pthread_mutex_unlock(&mutex);
+    pthread_mutex_destroy(&mutex);
+    expect(read<void *>(pthread, tpp) != nullptr,
+           "struct pthread.tpp (the pointer before res) was not set by a PTHREAD_PRIO_PROTECT lock");
+    return tpp;
+}
+
 void probe_live_thread(live_probe &p) {
     layout &l = *p.l;
     const char *pthread = reinterpret_cast<const char *>(pthread_self());
@@ -199,6 +230,7 @@ void probe_live_thread(live_probe &p) {
     expect(res > 0 && static_cast<std::size_t>(res) + sizeof(struct __res_state) <= l.pd.size,
            "__res_state() of a new pthread is not inside its struct pthread");
     l.pd.res = static_cast<std::size_t>(res);
+    l.pd.tpp = find_tpp(pthread, l.pd.res);
     // specific_used, the bool after `specific`'s 32 pointers: true once the
     // thread sets a key's value (nptl/pthread_setspecific.c).
     const char *specific_used = pthread + l.pd.specific_used;

@@ -61,6 +61,8 @@ struct pthread_offsets {
     std::size_t specific_used;   // bool specific_used: a key's value was set
     std::size_t result;          // void *result: pthread_exit's value, PTHREAD_CANCELED
     std::size_t res;             // struct __res_state res: the thread's resolver state
+    std::size_t tpp;             // struct priority_protection_data *tpp: malloc'd by the
+                                 // first PTHREAD_PRIO_PROTECT lock (nptl/tpp.c)
     std::size_t join_field;      // joinid (a pointer) or, from 2.43, joinstate (a word)
     bool join_is_state;          // joinstate (see the values below)
     std::size_t exiting;         // bool exiting; 0: none (glibc 2.34)

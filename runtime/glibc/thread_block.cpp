@@ -16,6 +16,7 @@
 #include <new>
 #include <pthread.h>
 #include <resolv.h>
+#include <utility>
 #include <linux/futex.h>  // struct robust_list_head
 #include <sys/syscall.h>
 
@@ -273,6 +274,9 @@ void finish_in_child(const layout &l, std::uintptr_t tp) noexcept {
         free_key_blocks(l, pthread);
     }
     close_resolver(l, pthread);
+    // A PTHREAD_PRIO_PROTECT lock's block, as __nptl_free_tcb frees it
+    // (nptl/nptl_free_tcb.c).
+    std::free(std::exchange(field<void *>(pthread, l.pd.tpp), nullptr));
     // A pending dlerror() message is malloc'd per thread; the second call
     // frees what the first returned (dlfcn/dlerror.c).
     while (dlerror() != nullptr) {
