@@ -52,10 +52,16 @@ std::map<std::string, long> count_between_markers(const std::string &trace_path,
     return counts;
 }
 
+// The last `lines` lines of a tool's output ("" for none: a tool that
+// failed silently, which once made this throw std::out_of_range).
 std::string last_lines(const std::string &text, int lines) {
-    std::size_t at = text.size();
-    for (int n = 0; n <= lines && at > 0; ++n) at = text.rfind('\n', at - 1);
-    return text.substr(at == std::string::npos ? 0 : at + 1);
+    std::size_t start = text.size();
+    for (int n = 0; n <= lines && start > 0; ++n) {
+        const std::size_t newline = text.rfind('\n', start - 1);
+        if (newline == std::string::npos) return text;
+        start = newline;
+    }
+    return start < text.size() ? text.substr(start + 1) : std::string();
 }
 
 }  // namespace
@@ -84,8 +90,9 @@ syscall_result count_syscalls(const std::string &self, const std::string &varian
                                         std::to_string(cpu)};
     const int status = run_program(args, output);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        const std::string said = last_lines(output.contents(), 3);
         r.note = "strace failed (wait status " + std::to_string(status) + "): " +
-                 last_lines(output.contents(), 3);
+                 (said.empty() ? "it printed nothing" : said);
         return r;  // e.g. ptrace forbidden here: say so, do not guess
     }
     bool complete = false;

@@ -47,6 +47,10 @@ def skip(name, reason):
 
 def run(program, args):
     wrapper = shlex.split(os.environ.get("MESON_EXE_WRAPPER", ""))
+    loader = os.environ.get("CLONERT_TEST_LOADER", "")  # scripts/test-glibc: "LD_SO:LIBRARY_PATH"
+    if loader:
+        ld_so, library_path = loader.split(":", 1)
+        wrapper = [ld_so, "--library-path", library_path]
     command = wrapper + [program] + args
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     print(f"$ {shlex.join(command)}  (exit status {done.returncode})")

@@ -801,12 +801,21 @@ int cpu_from_kernel() {
     return syscall(SYS_getcpu, &cpu, nullptr, nullptr) == 0 ? static_cast<int>(cpu) : -1;
 }
 
+// glibc's __rseq_size and __rseq_offset (GLIBC_2.35, <sys/rseq.h>), looked
+// up rather than linked, so that this program also loads on glibc 2.34,
+// which has neither and registers no rseq area (scripts/test-glibc).
+unsigned rseq_size() {
+    static const auto *size = static_cast<const unsigned *>(dlsym(RTLD_DEFAULT, "__rseq_size"));
+    return size != nullptr ? *size : 0;
+}
+
 // The cpu_id the kernel keeps in this thread's rseq area, or -100 if glibc
 // registers none (__rseq_size 0: rseq unavailable, as under qemu-user).
 int rseq_cpu_id() {
-    if (__rseq_size == 0) return -100;
+    if (rseq_size() == 0) return -100;
+    static const auto *offset = static_cast<const std::ptrdiff_t *>(dlsym(RTLD_DEFAULT, "__rseq_offset"));
     auto *area = reinterpret_cast<const volatile struct rseq *>(
-        static_cast<const char *>(__builtin_thread_pointer()) + __rseq_offset);
+        static_cast<const char *>(__builtin_thread_pointer()) + *offset);
     return static_cast<int>(area->cpu_id);
 }
 
@@ -857,7 +866,7 @@ TEST_CASE("sched_getcpu follows the thread to the CPU it pins itself to") {
         INFO("pinned to CPU " << o.pinned);
         CHECK(o.by_kernel == o.pinned);
         CHECK(o.by_glibc == o.pinned);
-        if (__rseq_size > 0) CHECK(o.by_rseq == o.pinned);  // registered, and kept up to date
+        if (rseq_size() > 0) CHECK(o.by_rseq == o.pinned);  // registered, and kept up to date
     }
 }
 

@@ -72,6 +72,12 @@ class Runner:
         self.options = options
         self.work = work
         self.wrapper = shlex.split(os.environ.get("MESON_EXE_WRAPPER", ""))
+        # scripts/test-glibc: "LD_SO:LIBRARY_PATH" of another glibc release.
+        # Each program is run as that release's loader running it (ld.so(8)),
+        # so its library path and preload reach that program alone: this
+        # machine's own tools (python, sh) crash when given another
+        # release's libc through LD_LIBRARY_PATH.
+        self.loader = os.environ.get("CLONERT_TEST_LOADER", "")
         self.times = []
         self.problems = []
 
@@ -82,6 +88,20 @@ class Runner:
         env.pop("CLONERT_STATS", None)
         env.pop("CLONERT_PRELOAD_LIBRARY", None)
         env["LC_ALL"] = "C"
+        if self.loader:
+            ld_so, library_path = self.loader.split(":", 1)
+            argv = [shutil.which(argv[0]) or argv[0]] + argv[1:]  # the loader does not search PATH
+            # A static program carries its own libc: no loader runs it.
+            dynamic = names_a_loader(argv[0])
+            base = [ld_so, "--library-path", library_path] if dynamic else []
+            if not preload:
+                return base + argv, env
+            env["CLONERT_STATS"] = "1"
+            library = library or configured_library(self.options.clonert_run)
+            if not dynamic:
+                env["LD_PRELOAD"] = library  # ignored by a static program, as through clonert-run
+                return argv, env
+            return base + ["--preload", library] + argv, env
         if not preload:
             return self.wrapper + argv, env
         env["CLONERT_STATS"] = "1"
@@ -147,6 +167,22 @@ class Runner:
             self.problems.append(f"{label}: clonert made {made} threads, expected at most {max_made}")
         if passed is not None and int(found[0]["passed"]) != passed:
             self.problems.append(f"{label}: {found[0]['passed']} calls passed to glibc, expected {passed}")
+
+
+def names_a_loader(path):
+    """Whether an ELF program has a PT_INTERP (is dynamically linked)."""
+    import struct
+    with open(path, "rb") as f:
+        header = f.read(64)
+        if header[:4] != b"\x7fELF" or header[4] != 2:
+            return True  # not a 64-bit ELF: leave it to the loader to say
+        phoff, = struct.unpack_from("<Q", header, 0x20)
+        phentsize, phnum = struct.unpack_from("<HH", header, 0x36)
+        for i in range(phnum):
+            f.seek(phoff + i * phentsize)
+            if struct.unpack("<I", f.read(4))[0] == 3:  # PT_INTERP
+                return True
+    return False
 
 
 def configured_library(clonert_run):
