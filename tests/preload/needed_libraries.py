@@ -9,7 +9,10 @@
     stands in for and clonert's API: none of the C++ runtime's or the
     unwinder's linked into it (std::..., __cxa_*, __gxx_personality_v0,
     _Unwind_*), which would otherwise come before the program's own
-    libstdc++ and libgcc_s in the lookup scope.
+    libstdc++ and libgcc_s in the lookup scope;
+  - it carries no unwinder of its own (libgcc_eh.a's _Unwind_Find_FDE in
+    its symbol table): it unwinds with the process's (runtime/preload/
+    unwinder.cpp says why a second one breaks pthread_exit).
 
     needed_libraries.py LIBRARY [--readelf READELF]
 
@@ -78,6 +81,12 @@ def main():
     missing = sorted(STANDS_IN_FOR - set(names))
     if missing:
         failures.append(f"does not export {', '.join(missing)}: the program's calls would reach libc's")
+
+    symbols = readelf(options.readelf, "-s", options.library)
+    if ".symtab" not in symbols:
+        print("no .symtab (stripped): the unwinder check is not made")
+    elif re.search(r"\s_Unwind_Find_FDE$", symbols, re.M):
+        failures.append("carries an unwinder of its own (libgcc_eh.a's _Unwind_Find_FDE)")
 
     for failure in failures:
         print("FAIL:", failure)
