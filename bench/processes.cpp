@@ -4,12 +4,15 @@
 #include <cerrno>
 #include <cstring>
 #include <spawn.h>
+#include <cstdlib>
+#include <initializer_list>
 #include <string>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <clonert/clone.h>
 
+#include "bench_config.h"
 #include "raw.hpp"
 #include "stats.hpp"
 
@@ -21,6 +24,67 @@ namespace {
 constexpr const char *true_path = "/bin/true";
 char true_name[] = "true";
 char *const true_argv[] = {true_name, nullptr};
+
+// --- What the preload costs a process that makes no thread (issue 23) ------------
+
+std::string directory_of_this_program() {
+    char path[4096];
+    const ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+    if (n <= 0) return ".";
+    const std::string self(path, static_cast<std::size_t>(n));
+    return self.substr(0, self.rfind('/'));
+}
+
+// The first of `candidates` that exists, or "".
+std::string first_existing(std::initializer_list<std::string> candidates) {
+    for (const std::string &c : candidates)
+        if (!c.empty() && access(c.c_str(), R_OK) == 0) return c;
+    return {};
+}
+
+// The library clonert-run preloads: CLONERT_PRELOAD_LIBRARY (as clonert-run
+// reads it), this build's, or the installed one.
+const std::string &preload_library() {
+    static const std::string path = [] {
+        const char *named = std::getenv("CLONERT_PRELOAD_LIBRARY");
+        return first_existing({named != nullptr ? named : "",
+                               directory_of_this_program() + "/../runtime/preload/libclonert-preload.so",
+                               CLONERT_BENCH_PRELOAD_INSTALLED});
+    }();
+    return path;
+}
+
+// A C program that makes no thread and returns 0 (empty_program.c), beside
+// this program in a build directory, or installed.
+const std::string &empty_program() {
+    static const std::string path = first_existing(
+        {directory_of_this_program() + "/clonert-bench-empty-program", CLONERT_BENCH_EMPTY_PROGRAM_INSTALLED});
+    return path;
+}
+
+// The environment of the spawned programs: this one's without LD_PRELOAD,
+// and with LD_PRELOAD naming the preload library alone.
+struct child_environment {
+    std::vector<std::string> strings;
+    std::vector<char *> pointers;
+    explicit child_environment(const std::string &preload) {
+        for (char **e = environ; *e != nullptr; ++e)
+            if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) strings.emplace_back(*e);
+        if (!preload.empty()) strings.push_back("LD_PRELOAD=" + preload);
+        for (std::string &s : strings) pointers.push_back(s.data());
+        pointers.push_back(nullptr);
+    }
+};
+
+char *const *without_preload() {
+    static child_environment e("");
+    return e.pointers.data();
+}
+
+char *const *with_preload() {
+    static child_environment e(preload_library());
+    return e.pointers.data();
+}
 
 // 0 if the child exited with status 0; otherwise a description.
 std::string reap(pid_t pid) {
@@ -46,12 +110,19 @@ std::string vfork_exit() {
     return reap(pid);
 }
 
-std::string spawn_true() {
+// Spawns `path` with no arguments and waits; "" or a description.
+std::string spawn_and_wait(const char *path, char *const *env) {
     pid_t pid = 0;
-    const int err = posix_spawn(&pid, true_path, nullptr, nullptr, true_argv, environ);
+    char *const argv[] = {true_name, nullptr};  // argv[0] only: neither program reads it
+    const int err = posix_spawn(&pid, path, nullptr, nullptr, argv, env);
     if (err != 0) return std::string("posix_spawn: ") + std::strerror(err);
     return reap(pid);
 }
+
+std::string spawn_true() { return spawn_and_wait(true_path, without_preload()); }
+std::string spawn_true_preloaded() { return spawn_and_wait(true_path, with_preload()); }
+std::string spawn_empty() { return spawn_and_wait(empty_program().c_str(), without_preload()); }
+std::string spawn_empty_preloaded() { return spawn_and_wait(empty_program().c_str(), with_preload()); }
 
 // The child of clone(CLONE_VM|CLONE_VFORK) shares the parent's memory and
 // its thread pointer (no CLONE_SETTLS), so it execs with a raw system call
@@ -81,6 +152,9 @@ const process_way ways[] = {
     {"fork_wait", "fork + waitpid", fork_wait},
     {"vfork_exit", "vfork + _exit + waitpid", vfork_exit},
     {"posix_spawn", "posix_spawn /bin/true + waitpid", spawn_true},
+    {"posix_spawn_preloaded", "  the same, LD_PRELOAD=clonert", spawn_true_preloaded},
+    {"posix_spawn_empty", "posix_spawn empty C program + waitpid", spawn_empty},
+    {"posix_spawn_empty_preloaded", "  the same, LD_PRELOAD=clonert", spawn_empty_preloaded},
     {"clone_vfork_exec", "clone(VM|VFORK) + execve /bin/true", clone_vfork_exec},
 };
 constexpr int way_count = sizeof ways / sizeof ways[0];
@@ -90,12 +164,18 @@ int block_for(int iterations) { return std::min(iterations, 10); }
 
 // Why this way cannot be measured here, or "" if it can.
 std::string unusable(const process_way &w, bool under_qemu) {
-    const bool execs = w.once == spawn_true || w.once == clone_vfork_exec;
+    const bool preloads = w.once == spawn_true_preloaded || w.once == spawn_empty_preloaded;
+    const bool empty = w.once == spawn_empty || w.once == spawn_empty_preloaded;
+    const bool execs = w.once != fork_wait && w.once != vfork_exit;
     if (execs && under_qemu)
-        return "not measured under qemu-user: the exec'd /bin/true would be this host's own "
-               "binary, run natively, not an emulated process";
+        return "not measured under qemu-user: the exec'd program would run natively (or not at all), "
+               "not as an emulated process";
     if (execs && access(true_path, X_OK) != 0)
         return std::string(true_path) + " is not executable: " + std::strerror(errno);
+    if (preloads && preload_library().empty())
+        return "not measured: no libclonert-preload.so (none in a pthread-backend build; "
+               "CLONERT_PRELOAD_LIBRARY names one)";
+    if (empty && empty_program().empty()) return "not measured: clonert-bench-empty-program not found";
     const std::string failure = w.once();
     return failure.empty() ? "" : "failed: " + failure;
 }

@@ -1,6 +1,9 @@
 // For comparison: what a process costs. fork + wait, vfork + _exit,
 // posix_spawn of /bin/true + wait, and clone(CLONE_VM|CLONE_VFORK) + execve of
-// /bin/true + wait.
+// /bin/true + wait. And what libclonert-preload.so adds to a process that
+// makes no thread: posix_spawn of /bin/true and of an empty C program
+// (empty_program.c), each with LD_PRELOAD naming it and without, in the same
+// rotation (report.cpp's preload start-up target compares the pairs).
 #pragma once
 
 #include <vector>

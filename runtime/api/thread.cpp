@@ -6,14 +6,16 @@
 #include <cstring>
 #include <system_error>
 
+#include "support/errors.hpp"
 #include "thread/attributes.hpp"
 #include "thread/lifecycle.hpp"
 
 namespace clonert::detail {
 namespace {
 
+// With the program's own category (support/errors.cpp says why).
 [[noreturn]] void throw_errc(std::errc e, const char *what) {
-    throw std::system_error(std::make_error_code(e), what);
+    throw std::system_error(static_cast<int>(e), callers_generic_category(), what);
 }
 
 thread_attributes to_attributes(const thread_options &o) {

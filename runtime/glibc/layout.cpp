@@ -39,6 +39,7 @@
 #include "glibc/versions.hpp"
 #include "support/align.hpp"
 #include "support/errno_kept.hpp"
+#include "support/errors.hpp"
 #include "support/futex.hpp"
 #include "support/sleeping_lock.hpp"
 #include "support/trace.hpp"
@@ -527,7 +528,7 @@ const outcome &checked() {
 
 const layout &current_layout() {
     const outcome &o = checked();
-    if (!o.error.empty()) throw std::system_error(ENOTSUP, std::generic_category(), o.error);
+    if (!o.error.empty()) throw std::system_error(ENOTSUP, callers_generic_category(), o.error);
     return o.l;
 }
 

@@ -8,8 +8,11 @@
 
 namespace clonert {
 
+// std::generic_category() as the program's C++ library has it (errors.cpp).
+const std::error_category &callers_generic_category() noexcept;
+
 [[noreturn]] inline void fail(int err, const std::string &what) {
-    throw std::system_error(err, std::generic_category(), "clonert: " + what);
+    throw std::system_error(err, callers_generic_category(), "clonert: " + what);
 }
 
 }  // namespace clonert

@@ -228,12 +228,32 @@ def sort_steps(r, text):
     r.compare("sort", ["sort", "--parallel=2", "-S", "256M", text])
 
 
+def build_with_libcxx(name, source, work):
+    """The same C++ program on clang's libc++ (Debian's libc++-dev), built
+    here: meson builds with one C++ compiler. Skips where it cannot be."""
+    if os.environ.get("CLONERT_UNDER_QEMU") == "1":
+        skip(name, "no aarch64 libc++ here (Debian's libc++-dev is this machine's architecture)")
+    clang = shutil.which("clang++")
+    if clang is None:
+        skip(name, "clang++ is not installed (scripts/install-deps installs clang and libc++-dev)")
+    program = os.path.join(work, "cxx_runtime_program_libcxx")
+    built = subprocess.run([clang, "-std=c++20", "-stdlib=libc++", "-O1", "-pthread", source, "-o", program],
+                           capture_output=True, text=True)
+    if built.returncode != 0:
+        said = built.stderr.strip().splitlines()
+        skip(name, "clang++ -stdlib=libc++ cannot build here (scripts/install-deps installs libc++-dev): "
+             + (said[-1] if said else "no message"))
+    return program
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("case", choices=["xz", "zstd", "pigz", "sort", "threads", "openmp", "static", "refused"])
+    ap.add_argument("case", choices=["xz", "zstd", "pigz", "sort", "threads", "openmp", "static", "refused",
+                                    "cxx_runtime", "libcxx"])
     ap.add_argument("--clonert-run", required=True, help="the build directory's clonert-run")
     ap.add_argument("--program", help="the test program (threads, openmp, static, refused)")
     ap.add_argument("--refusing-library", help="the library built to refuse (refused)")
+    ap.add_argument("--source", help="cxx_runtime_program.cpp, built here with clang++ -stdlib=libc++ (libcxx)")
     ap.add_argument("--mib", type=int, default=24, help="size of the text file made for Debian's programs")
     options = ap.parse_args()
     name = f"preload_{options.case}"
@@ -258,6 +278,13 @@ def main():
             r.compare("openmp-bound", [options.program], min_made=3, passed=0,
                       extra_env={"OMP_NUM_THREADS": "4", "OMP_PROC_BIND": "true", "OMP_PLACES": "threads",
                                  "OMP_STACKSIZE": "1M"})
+        elif options.case == "cxx_runtime":
+            # The program's libstdc++ beside the preload's hidden one: 10
+            # threads, and one creation clonert refuses and passes to glibc.
+            r.compare("cxx_runtime", [options.program], min_made=10, max_made=10, passed=1)
+        elif options.case == "libcxx":
+            program = build_with_libcxx(name, options.source, work)
+            r.compare("libcxx", [program], min_made=8, max_made=8, passed=1)
         elif options.case == "static":
             r.compare("static", [options.program], min_made=None)
         elif options.case == "refused":
