@@ -22,8 +22,9 @@ namespace {
 constexpr const char *usage_text = R"(Usage: clonert-bench [--quick | --smoke] [--json | --csv] [--out FILE] [--cpu N]
 
 What a thread costs: clonert's C API and clonert::thread against pthread_create,
-std::thread and the floor (a bare clone(2) whose child only exits, joined by a
-futex wait), all in one process, interleaved in rotating blocks so that every
+std::thread, the floor (a bare clone(2) whose child only exits, joined by a
+futex wait) and the parity floor (the same whose child also registers its
+robust list and rseq area, as any glibc-compatible thread), all in one process, interleaved in rotating blocks so that every
 figure can be read as a ratio from the same run. Measures create+join latency
 (pinned to one CPU and unpinned; musl's pthread_create too, in a static
 program of its own, if musl-gcc was installed at build time), start and join
