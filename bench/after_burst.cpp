@@ -43,10 +43,7 @@ kept_sample after_burst(const thread_variant &v, int threads, int singles, int i
     timed.reserve(static_cast<std::size_t>(singles));
     gate g;
     kept_sample k;
-    // A process's first threads set things up once (clonert checks glibc's
-    // layout with a pthread, both libraries cache the stack of the last
-    // exited thread): that is in the baseline, as it is in any program.
-    v.lifecycles(3);
+    v.lifecycles(after_burst_setup_lifecycles);
     const kept_memory before = reading();
     if (threads > 0) {
         create_idle<T>(handles, g, k.start);

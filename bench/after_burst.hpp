@@ -30,6 +30,11 @@
 
 namespace bench {
 
+// Lifecycles before the baseline reading: a process's first threads set up
+// what they set up once (clonert checks glibc's layout with a pthread, both
+// libraries cache the stack of the last exited thread), as in any program.
+inline constexpr int after_burst_setup_lifecycles = 3;
+
 const std::vector<std::string> &after_burst_variant_ids();
 
 long after_burst_work(const plan &p);

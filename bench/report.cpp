@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdarg>
 
+#include "after_burst.hpp"
 #include "json.hpp"
 
 namespace bench {
@@ -519,7 +520,7 @@ void singles_table(std::FILE *out, const run_result &r) {
     }
     std::fprintf(out, "(each process: %d lifecycles to set up, a burst of %d or none, %d ms of "
                       "sleep, then the %d timed create+join, the first one included%s)\n",
-                 3, r.settings.kept_burst_threads, r.settings.kept_idle_ms,
+                 after_burst_setup_lifecycles, r.settings.kept_burst_threads, r.settings.kept_idle_ms,
                  r.settings.kept_singles, fewer_threads(r.settings.kept_burst_threads).c_str());
 }
 
