@@ -22,13 +22,15 @@ namespace {
 constexpr const char *usage_text = R"(Usage: clonert-bench [--quick | --smoke] [--json | --csv] [--out FILE] [--cpu N]
 
 What a thread costs: clonert's C API and clonert::thread against pthread_create,
-std::thread and the floor (a bare clone(2) whose child only exits, joined by a
-futex wait), all in one process, interleaved in rotating blocks so that every
+std::thread, the floor (a bare clone(2) whose child only exits, joined by a
+futex wait) and the parity floor (the same whose child also registers its
+robust list and rseq area, as any glibc-compatible thread), all in one process, interleaved in rotating blocks so that every
 figure can be read as a ratio from the same run. Measures create+join latency
 (pinned to one CPU and unpinned; musl's pthread_create too, in a static
 program of its own, if musl-gcc was installed at build time), start and join
 latency, bursts of N live threads, memory and mappings per idle thread,
-fork() with 10,000 threads alive, the memory a burst of 10,000 leaves behind,
+fork() with 10,000 threads alive, the memory a burst of 10,000 leaves behind
+and what single create+join cost after it (against a process with no burst),
 system calls per lifecycle (under strace, if installed) and, for comparison,
 the cost of a process. Ends with the project's target checks (PASS/MISS).
 
@@ -47,8 +49,10 @@ Internal modes, in which the benchmark runs itself: --lifecycles VARIANT COUNT
 makes COUNT threads of one variant between two marker system calls (under
 strace -f); --memory VARIANT N prints the memory N more idle threads add to a
 fresh process; --fork-alive VARIANT N FORKS times FORKS forks with N idle
-threads alive; --after-burst VARIANT N LIFECYCLES IDLE_MS prints the memory a
-burst of N leaves behind. All take --cpu N.
+threads alive; --after-burst VARIANT N SINGLES IDLE_MS makes a burst of N (none
+if 0), idles IDLE_MS, times SINGLES single create+join and prints the memory
+kept at once, after the idle and after the singles, and their times. All take
+--cpu N.
 
 Environment: CLONERT_UNDER_QEMU=1 (set by the test suite under qemu-user)
 keeps every experiment to a few hundred threads and the rest in this process.
@@ -68,7 +72,7 @@ struct options {
     int forks = 0;
     std::string after_burst_variant;
     int after_burst_threads = 0;
-    int after_burst_lifecycles = 0;
+    int after_burst_singles = 0;
     int after_burst_idle_ms = 0;
 };
 
@@ -118,7 +122,7 @@ options parse(int argc, char **argv) {
         } else if (a == "--after-burst") {
             o.after_burst_variant = next(i, "--after-burst");
             o.after_burst_threads = to_int(next(i, "--after-burst"), "--after-burst");
-            o.after_burst_lifecycles = to_int(next(i, "--after-burst"), "--after-burst");
+            o.after_burst_singles = to_int(next(i, "--after-burst"), "--after-burst");
             o.after_burst_idle_ms = to_int(next(i, "--after-burst"), "--after-burst");
         } else if (a == "--lifecycles") {
             o.lifecycles_variant = next(i, "--lifecycles");
@@ -210,12 +214,20 @@ void check_forks(checker &c, const bench::run_result &r) {
 
 void check_kept(checker &c, const bench::run_result &r) {
     c.expect(r.kept.size() == bench::after_burst_variant_ids().size(),
-             "memory kept after a burst: a variant is missing");
-    for (const bench::kept_result &k : r.kept)
+             "after a burst: a variant is missing");
+    const int planned = r.settings.kept_repetitions;
+    for (const bench::kept_result &k : r.kept) {
         c.expect(k.failure.empty() && k.threads == r.settings.kept_burst_threads &&
-                     k.repetitions == r.settings.kept_repetitions,
+                     k.repetitions == planned,
                  k.id + ": memory kept after a burst: " + std::to_string(k.repetitions) + " of " +
-                     std::to_string(r.settings.kept_repetitions) + " " + k.failure);
+                     std::to_string(planned) + " " + k.failure);
+        for (const bench::singles_result *s : {&k.after_burst, &k.no_burst})
+            c.expect(s->processes == planned && s->p50 > 0 && s->max >= s->p99 &&
+                         s->p99 >= s->p50 && s->mean > 0,
+                     k.id + ": single create+join after a burst or without: " +
+                         std::to_string(s->processes) + " of " + std::to_string(planned) +
+                         " processes, or a statistic out of order");
+    }
 }
 
 int smoke_check(const bench::run_result &r, const std::string &json) {
@@ -224,9 +236,10 @@ int smoke_check(const bench::run_result &r, const std::string &json) {
     c.expect(json_problem.empty(), "the JSON output is not valid JSON: " + json_problem);
     for (const char *key : {"\"variants\"", "\"peers\"", "\"processes\"",
                             "\"fork_with_threads_alive\"", "\"memory_after_burst\"",
+                            "\"after_idle\"", "\"singles_after_burst\"", "\"singles_no_burst\"",
                             "\"guard_regions\"", "\"targets\""})
         c.expect(json.find(key) != std::string::npos, std::string("the JSON has no ") + key);
-    c.expect(r.variants.size() == 6, "six thread variants");
+    c.expect(r.variants.size() == 8, "eight thread variants");
     c.expect(r.peers.size() == 1, "the musl peer's row");
     for (const bench::peer_result &p : r.peers) check_peer(c, r, p);
     check_forks(c, r);
@@ -268,7 +281,7 @@ int run(const options &o) {
         return bench::run_fork_probe(o.fork_variant, o.fork_threads, o.forks, o.cpu);
     if (!o.after_burst_variant.empty())
         return bench::run_after_burst_probe(o.after_burst_variant, o.after_burst_threads,
-                                            o.after_burst_lifecycles, o.after_burst_idle_ms,
+                                            o.after_burst_singles, o.after_burst_idle_ms,
                                             o.cpu);
 
     bench::run_options ro;

@@ -74,4 +74,43 @@ inline void futex_wait_shared(int *word, int expected) noexcept {
     syscall4(SYS_futex, reinterpret_cast<long>(word), FUTEX_WAIT, expected, 0);
 }
 
+// --- What the parity floor's child registers (variants.hpp, parity_clone) ---
+
+// The kernel's robust futex list head (linux/futex.h, struct
+// robust_list_head): an empty list is one whose next points at itself.
+struct robust_list_head {
+    robust_list_head *next;
+    long futex_offset;
+    void *list_op_pending;
+};
+
+inline void register_robust_list(robust_list_head *head) noexcept {
+    head->next = head;
+    head->futex_offset = 0;
+    head->list_op_pending = nullptr;
+    syscall4(SYS_set_robust_list, reinterpret_cast<long>(head), sizeof *head);
+}
+
+// struct rseq of the original ABI (linux/rseq.h): 32 bytes, aligned to 32.
+inline constexpr unsigned long rseq_area_size = 32;
+
+// The signature the kernel checks before it aborts a critical section: the
+// value glibc registers on each architecture (sysdeps/unix/sysv/linux/
+// x86/bits/rseq.h and aarch64/bits/rseq.h, RSEQ_SIG).
+#if defined(__x86_64__)
+inline constexpr long rseq_signature = 0x53053053;
+#elif defined(__aarch64__)
+inline constexpr long rseq_signature = 0xd428bc00;
+#endif
+
+// Zeroes the area (rseq(2): rseq_cs must be 0 or valid at registration) and
+// registers it. The result is ignored: where rseq is missing (ENOSYS, as
+// under qemu-user) the call still costs what it costs.
+inline void register_rseq(void *area) noexcept {
+    auto *words = static_cast<volatile unsigned long *>(area);
+    for (unsigned long i = 0; i < rseq_area_size / sizeof(unsigned long); ++i) words[i] = 0;
+    syscall4(SYS_rseq, reinterpret_cast<long>(area), static_cast<long>(rseq_area_size), 0,
+             rseq_signature);
+}
+
 }  // namespace bench::raw

@@ -28,10 +28,10 @@ struct plan {
     int fork_threads;              // threads alive while fork() is timed
     int fork_processes;            // fresh processes per variant, in rotation
     int forks_per_process;         // timed forks in each, after one untimed
-    int kept_burst_threads;        // the burst after which the memory kept is read
-    int kept_lifecycles;           // single create+join before each later reading
-    int kept_idle_ms;              // the idle before the last reading
-    int kept_repetitions;          // fresh processes per variant, in rotation
+    int kept_burst_threads;        // the burst after which memory and single create+join are read
+    int kept_singles;              // timed single create+join after the idle
+    int kept_idle_ms;              // the idle after the burst's last join, with no call
+    int kept_repetitions;          // fresh processes per variant and condition, alternating
     std::string scaled;            // why thread counts were scaled down, or empty
 };
 
@@ -85,16 +85,28 @@ struct kept_memory {
     double mappings = 0;           // lines of /proc/self/maps
 };
 
-// The memory a burst of plan::kept_burst_threads create+join leaves behind,
-// in a fresh process per variant, medians over the repetitions.
+// plan::kept_singles create+join one at a time, timed, in one process:
+// each statistic is the median over the processes of that process's figure.
+struct singles_result {
+    int processes = 0;             // that completed
+    double p50 = 0, p99 = 0, max = 0, mean = 0;  // ns
+    std::vector<double> means;     // each process's mean, in the order run
+};
+
+// After a burst of plan::kept_burst_threads create+join and an idle of
+// plan::kept_idle_ms, in a fresh process per variant: the memory the process
+// holds, and what single create+join then cost, against the same variant in
+// a fresh process with no burst before it. Medians over the repetitions.
 struct kept_result {
     std::string id;
     std::string label;
     int threads = 0;
-    int repetitions = 0;           // that completed
+    int repetitions = 0;           // burst processes that completed
     kept_memory at_once;           // right after the last join
-    kept_memory after_lifecycles;  // after plan::kept_lifecycles single create+join
-    kept_memory after_decay;       // after an idle of plan::kept_idle_ms, then as many more
+    kept_memory after_idle;        // after the idle, the program making no call
+    kept_memory after_creations;   // after the plan::kept_singles single create+join
+    singles_result after_burst;    // the singles after the burst and the idle
+    singles_result no_burst;       // the same in a fresh process without the burst
     std::string failure;
 };
 

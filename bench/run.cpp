@@ -33,19 +33,20 @@ plan plan_for(const std::string &mode) {
                 .block = 10, .warmup = 1, .bursts = {{1, 2}, {10, 2}}, .memory_threads = 10,
                 .memory_repetitions = 1, .strace_lifecycles = 5, .process_iterations = 3,
                 .fork_threads = 20, .fork_processes = 1, .forks_per_process = 3,
-                .kept_burst_threads = 20, .kept_lifecycles = 5, .kept_idle_ms = 20,
+                .kept_burst_threads = 20, .kept_singles = 20, .kept_idle_ms = 50,
                 .kept_repetitions = 1, .scaled = ""};
-    // --quick makes 2,000 threads, not the targets' 10,000, for fork and the
-    // burst whose memory is read: a fork's child pays a copy-on-write fault
-    // per live thread (see fork_alive.hpp), which a virtual machine can make
-    // cost 70 us, so that one fork with 10,000 threads alive takes a second.
+    // --quick makes 2,000 threads, not the target's 10,000, for fork: a
+    // fork's child pays a copy-on-write fault per live thread (see
+    // fork_alive.hpp), which a virtual machine can make cost 70 us, so that
+    // one fork with 10,000 threads alive takes a second. The after-burst
+    // experiment forks nothing and keeps the targets' 10,000, once.
     if (mode == "quick")  // 10-20 s natively on 2 CPUs
         return {.mode = "quick", .pinned_iterations = 3000, .unpinned_iterations = 2000,
                 .block = 100, .warmup = 2,
                 .bursts = {{1, 50}, {10, 20}, {100, 10}, {1000, 3}, {10000, 1}},
                 .memory_threads = 1000, .memory_repetitions = 1, .strace_lifecycles = 100,
                 .process_iterations = 50, .fork_threads = 2000, .fork_processes = 1,
-                .forks_per_process = 5, .kept_burst_threads = 2000, .kept_lifecycles = 100,
+                .forks_per_process = 5, .kept_burst_threads = 10000, .kept_singles = 400,
                 .kept_idle_ms = 300, .kept_repetitions = 1, .scaled = ""};
     // 40-55 s natively on 2 CPUs
     return {.mode = "default", .pinned_iterations = 30000, .unpinned_iterations = 20000,
@@ -53,8 +54,8 @@ plan plan_for(const std::string &mode) {
             .bursts = {{1, 200}, {10, 100}, {100, 30}, {1000, 10}, {10000, 5}},
             .memory_threads = 1000, .memory_repetitions = 3, .strace_lifecycles = 100,
             .process_iterations = 300, .fork_threads = 10000, .fork_processes = 2,
-            .forks_per_process = 5, .kept_burst_threads = 10000, .kept_lifecycles = 100,
-            .kept_idle_ms = 500, .kept_repetitions = 3, .scaled = ""};
+            .forks_per_process = 5, .kept_burst_threads = 10000, .kept_singles = 400,
+            .kept_idle_ms = 300, .kept_repetitions = 3, .scaled = ""};
 }
 
 void scale_for_qemu(plan &p) {

@@ -186,11 +186,19 @@ std::size_t saved_cache_limit = 0;
 void cache_off() { saved_cache_limit = clonert_set_stack_cache_size(0); }
 void cache_restore() { clonert_set_stack_cache_size(saved_cache_limit); }
 
+// The linger-0 variant: the cache never above its size (40 MiB, glibc's
+// policy), a burst's stacks unmapped by the joins that make them surplus.
+// Setting it gives the surplus back at once, so it too empties the cache of
+// a burst the other clonert variants would reuse.
+unsigned saved_linger_ms = 0;
+void linger_off() { saved_linger_ms = clonert_set_stack_cache_linger(0); }
+void linger_restore() { clonert_set_stack_cache_linger(saved_linger_ms); }
+
 template <template <body_fn> class V>
 constexpr thread_variant make(const char *id, const char *label, const char *what,
                               void (*enter)() = nothing, void (*leave)() = nothing) {
-    return {id, label, what, enter, leave, enter == cache_off, &latency_block<V>, &burst<V>,
-            &idle_memory<V>, &lifecycles<V>};
+    return {id, label, what, enter, leave, enter == cache_off || enter == linger_off,
+            &latency_block<V>, &burst<V>, &idle_memory<V>, &lifecycles<V>};
 }
 
 }  // namespace
@@ -206,11 +214,19 @@ const std::vector<thread_variant> &thread_variants() {
         make<clonert_c>("clonert_nocache", "clonert, no cache",
                         "clonert_create + clonert_join, clonert_set_stack_cache_size(0)",
                         cache_off, cache_restore),
+        make<clonert_c>("clonert_linger0", "clonert, linger 0",
+                        "clonert_create + clonert_join, clonert_set_stack_cache_linger(0): "
+                        "the cache never above 40 MiB, glibc's policy",
+                        linger_off, linger_restore),
         make<pthread_c>("pthread", "pthread_create", "pthread_create + pthread_join"),
         make<std_thread>("std_thread", "std::thread", "std::thread + join()"),
         make<bare_clone>("floor", "floor (bare clone)",
                          "clonert_clone(thread flags, no TLS) + FUTEX_WAIT on the "
                          "CLONE_CHILD_CLEARTID word"),
+        make<parity_clone>("parity_floor", "parity floor",
+                           "the floor whose child also calls set_robust_list and rseq (a "
+                           "zeroed 32-byte area, the architecture's signature), as every "
+                           "glibc-compatible thread does"),
     };
     return variants;
 }

@@ -8,6 +8,9 @@
 //   bare_clone<Body>      the floor: clonert_clone with thread flags, no TLS,
 //                         on a preallocated stack, joined by a futex wait on
 //                         the CLONE_CHILD_CLEARTID word
+//   parity_clone<Body>    the parity floor: the floor whose child also
+//                         registers its robust list and rseq area, the two
+//                         system calls every glibc-compatible thread makes
 //
 // Each has `handle`, `start(handle&, arg, slot)` returning 0 or an error
 // number, and `join(handle&)` returning 0 or an error number. Every variant
@@ -78,6 +81,12 @@ public:
     void release() noexcept;
     // The top (highest address, 16-byte aligned) of stack number `slot`.
     void *top(std::size_t slot) const noexcept { return base_ + (slot + 1) * slot_size; }
+    // The parity floor's per-thread kernel areas, the top `area_size` bytes
+    // of slot `slot` (aligned to 32, as rseq(2) requires); its stack is below.
+    static constexpr std::size_t area_size = 64;
+    void *area(std::size_t slot) const noexcept {
+        return static_cast<char *>(top(slot)) - area_size;
+    }
     std::size_t capacity() const noexcept { return count_; }
 
 private:
@@ -168,6 +177,43 @@ struct bare_clone {
             raw::futex_wait_shared(&h.join_word, tid);
         return 0;
     }
+};
+
+// The parity floor's child tells the kernel where its robust futex list and
+// its rseq area are, as glibc's start_thread does (nptl/pthread_create.c)
+// and clonert's child does, then runs the body. The areas lie at the top of
+// its stack slot, above its stack, so that they stay valid until the exit
+// system call (the kernel walks the robust list in that call and may write
+// the rseq area at any preemption before it). A CLONE_VM child does not
+// inherit its parent's rseq registration (kernel/fork.c, rseq_fork), so the
+// registration is its own whatever glibc did for the creator.
+template <body_fn Body>
+struct parity_clone {
+    using handle = typename bare_clone<Body>::handle;
+    struct start_block {
+        raw::robust_list_head robust;  // 24 bytes, at the area's start
+        void *arg;
+    };
+    static_assert(sizeof(start_block) <= floor_stack_pool::area_size - raw::rseq_area_size);
+    static int entry(void *block) {
+        auto *b = static_cast<start_block *>(block);
+        char *rseq_area = static_cast<char *>(block) + floor_stack_pool::area_size -
+                          raw::rseq_area_size;
+        raw::register_robust_list(&b->robust);
+        raw::register_rseq(rseq_area);
+        Body(b->arg);
+        return 0;
+    }
+    static int start(handle &h, void *arg, std::size_t slot) {
+        if (slot >= floor_stacks().capacity()) return ENOMEM;
+        // Written by the creator before clone: the child reads it at once.
+        auto *b = static_cast<start_block *>(floor_stacks().area(slot));
+        b->arg = arg;
+        const int tid = clonert_clone(entry, floor_stacks().area(slot), floor_flags, b,
+                                      &h.join_word, nullptr, &h.join_word);
+        return tid < 0 ? errno : 0;
+    }
+    static int join(handle &h) { return bare_clone<Body>::join(h); }
 };
 
 }  // namespace bench
