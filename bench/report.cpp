@@ -604,16 +604,26 @@ void write(json_writer &j, const summary &s) {
     j.end_object();
 }
 
+// The JSON of each result, defined below; a named member whose value has
+// one of these writes.
+void write(json_writer &j, const latency_result &l);
+void write(json_writer &j, const machine_info &m);
+void write(json_writer &j, const plan &p);
+void write(json_writer &j, const singles_result &s);
+void write(json_writer &j, const kept_memory &m);
+
+template <class T>
+void write_member(json_writer &j, const char *name, const T &value) {
+    j.key(name);
+    write(j, value);
+}
+
 void write(json_writer &j, const latency_result &l) {
     j.begin_object();
-    j.key("create_join");
-    write(j, l.create_join);
-    j.key("create_call");
-    write(j, l.create_call);
-    j.key("start");
-    write(j, l.start);
-    j.key("join");
-    write(j, l.join);
+    write_member(j, "create_join", l.create_join);
+    write_member(j, "create_call", l.create_call);
+    write_member(j, "start", l.start);
+    write_member(j, "join", l.join);
     j.field("minor_faults_per_lifecycle", l.minor_faults);
     j.field("context_switches_per_lifecycle", l.context_switches);
     j.field("clock_disorder", l.clock_disorder);
@@ -624,10 +634,8 @@ void write(json_writer &j, const variant_result &v) {
     j.begin_object();
     j.field("id", v.id).field("label", v.label).field("what", v.what);
     j.key("latency").begin_object();
-    j.key("pinned");
-    write(j, v.pinned);
-    j.key("unpinned");
-    write(j, v.unpinned);
+    write_member(j, "pinned", v.pinned);
+    write_member(j, "unpinned", v.unpinned);
     j.end_object();
     j.key("bursts").begin_array();
     for (const burst_result &b : v.bursts) {
@@ -788,10 +796,8 @@ std::string to_json(const run_result &r) {
     json_writer j;
     j.begin_object();
     j.field("clonert_bench", 1).field("mode", r.settings.mode).field("seconds", r.seconds);
-    j.key("machine");
-    write(j, r.machine);
-    j.key("plan");
-    write(j, r.settings);
+    write_member(j, "machine", r.machine);
+    write_member(j, "plan", r.settings);
     j.key("variants").begin_array();
     for (const variant_result &v : r.variants) write(j, v);
     j.end_array();
@@ -800,10 +806,8 @@ std::string to_json(const run_result &r) {
         j.begin_object().field("id", p.id).field("label", p.label).field("what", p.what);
         j.field("measured", p.measured).field("note", p.note);
         j.key("latency").begin_object();
-        j.key("pinned");
-        write(j, p.pinned);
-        j.key("unpinned");
-        write(j, p.unpinned);
+        write_member(j, "pinned", p.pinned);
+        write_member(j, "unpinned", p.unpinned);
         j.end_object().end_object();
     }
     j.end_array();
@@ -819,16 +823,11 @@ std::string to_json(const run_result &r) {
     for (const kept_result &k : r.kept) {
         j.begin_object().field("id", k.id).field("label", k.label).field("threads", k.threads);
         j.field("repetitions", k.repetitions).field("failure", k.failure);
-        j.key("at_once");
-        write(j, k.at_once);
-        j.key("after_idle");
-        write(j, k.after_idle);
-        j.key("after_creations");
-        write(j, k.after_creations);
-        j.key("singles_after_burst");
-        write(j, k.after_burst);
-        j.key("singles_no_burst");
-        write(j, k.no_burst);
+        write_member(j, "at_once", k.at_once);
+        write_member(j, "after_idle", k.after_idle);
+        write_member(j, "after_creations", k.after_creations);
+        write_member(j, "singles_after_burst", k.after_burst);
+        write_member(j, "singles_no_burst", k.no_burst);
         j.end_object();
     }
     j.end_array();
